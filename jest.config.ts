@@ -1,0 +1,21 @@
+/**
+ * @jest-config-loader ts-node
+ * @jest-config-loader-options {"transpileOnly": true, "compilerOptions": {"module": "CommonJS", "moduleResolution": "Bundler"}}
+ */
+// The docblock above skips ts-node's type check of this file (~2 s per run); tsc checks it in `npm test`.
+import { createDefaultEsmPreset, type JestConfigWithTsJest } from 'ts-jest';
+
+const config: JestConfigWithTsJest = {
+  ...createDefaultEsmPreset({ tsconfig: 'tsconfig.json' }),
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // Relative ESM imports carry a .js suffix; map them back to the .ts sources.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // Integration tests start real mariadbd and s3rver processes; they are slow but bounded.
+  testTimeout: 300_000,
+  // Two cores: integration suites each run their own servers, so run two files at once at most.
+  maxWorkers: 2,
+};
+
+export default config;

@@ -1,0 +1,67 @@
+/**
+ * The composition root for one-shot commands: configuration in, storage/logger/settings out.
+ * Everything with side effects is built here and nowhere else, so jobs receive only what they use.
+ */
+import * as os from 'node:os';
+import type { BackupSettings } from '../backup/job.js';
+import type { Config } from '../config/load.js';
+import { secretValues } from '../config/redact.js';
+import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
+import type { RestoreSettings } from '../restore/job.js';
+import { FileStorage } from '../storage/file.js';
+import { S3Storage } from '../storage/s3.js';
+import type { Storage } from '../storage/storage.js';
+import { VERSION } from '../version.js';
+
+export function makeStorage(c: Config): Storage {
+  if (c.STORAGE === 'file') return new FileStorage(c.STORAGE_PATH);
+  return new S3Storage({
+    bucket: c.S3_BUCKET_NAME,
+    region: c.AWS_REGION,
+    endpoint: c.S3_ENDPOINT || undefined,
+    forcePathStyle: c.S3_FORCE_PATH_STYLE,
+    accessKeyId: c.AWS_ACCESS_KEY_ID || undefined,
+    secretAccessKey: c.AWS_SECRET_ACCESS_KEY || undefined,
+    sessionToken: c.AWS_SESSION_TOKEN || undefined,
+    partSize: c.S3_PART_SIZE,
+    queueSize: c.S3_QUEUE_SIZE,
+  });
+}
+
+export function makeLogger(c: Config, console: LoggerOptions['console'], command: string): Logger {
+  const logger = createLogger({
+    level: c.LOG_LEVEL,
+    console,
+    file: c.LOG_FILE || undefined,
+    secrets: secretValues(c),
+    defaultMeta: { app: 'backupmate', version: VERSION, command, host: os.hostname(), pid: process.pid },
+  });
+  for (const w of c.warnings) logger.warn(w, { event: 'config.warning' });
+  return logger;
+}
+
+export function backupSettings(c: Config): BackupSettings {
+  return {
+    fullPrefix: c.FULL_BACKUP_PREFIX,
+    tempDir: c.LOCAL_TEMP_DIR,
+    mariabackupPath: c.MARIADB_BACKUP_PATH,
+    connection: { user: c.DB_USER, password: c.DB_PASSWORD, host: c.DB_HOST, port: c.DB_PORT, socket: c.DB_SOCKET },
+    parallel: c.MARIABACKUP_PARALLEL,
+    compression: { algorithm: c.COMPRESSION, level: c.COMPRESSION_LEVEL },
+    volumeSize: c.VOLUME_SIZE,
+    hostname: os.hostname(),
+  };
+}
+
+export function restoreSettings(c: Config): RestoreSettings {
+  return {
+    fullPrefix: c.FULL_BACKUP_PREFIX,
+    incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
+    tempDir: c.LOCAL_TEMP_DIR,
+    mariabackupPath: c.MARIADB_BACKUP_PATH,
+    mbstreamPath: c.MBSTREAM_PATH,
+    datadir: c.MARIADB_DATADIR,
+    osUser: c.MARIADB_OS_USER,
+    socket: c.DB_SOCKET,
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Runs a set of concurrent pipeline stages as one unit: the first real failure stops them all.
+ *
+ * Every stage's outcome counts (mariabackup, container, compressor, upload). When one fails, the
+ * `stop` hook kills the children, destroys the streams and aborts uploads; then we wait for every
+ * stage to settle, so nothing keeps running after the job reports, and report the ROOT cause:
+ * a stage that failed on its own beats the broken pipes and kills that followed from it.
+ */
+import { BackupmateError } from '../domain/errors.js';
+
+export interface StageOutcome {
+  stage: string;
+  promise: Promise<unknown>;
+}
+
+/** Errors that are consequences of another stage's failure, not causes. */
+export function isConsequence(e: unknown): boolean {
+  const err = e as { code?: string; name?: string; details?: Record<string, unknown> };
+  if (err?.details?.killedByUs) return true;
+  if (err?.code === 'EPIPE' || err?.code === 'ERR_STREAM_PREMATURE_CLOSE' || err?.code === 'ERR_STREAM_DESTROYED') return true;
+  if (err?.code === 'ABORT_ERR' || err?.name === 'AbortError') return true;
+  return false;
+}
+
+export async function runStages(stages: StageOutcome[], stop: (cause: unknown) => void, signal?: AbortSignal): Promise<void> {
+  const errors: { stage: string; error: unknown }[] = [];
+  let stopped = false;
+  const fail = (stage: string, error: unknown) => {
+    errors.push({ stage, error });
+    if (!stopped) {
+      stopped = true;
+      stop(error);
+    }
+  };
+  const onAbort = () =>
+    fail('job', signal?.reason instanceof BackupmateError ? signal.reason : new BackupmateError('CANCELLED', 'the job was cancelled'));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.allSettled(stages.map((s) => s.promise.catch((e) => fail(s.stage, e))));
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (!errors.length) return;
+  const cancelled = errors.find((e) => e.error instanceof BackupmateError && e.error.code === 'CANCELLED');
+  const root = cancelled ?? errors.find((e) => !isConsequence(e.error)) ?? errors[0];
+  const err = root.error;
+  if (err instanceof BackupmateError) {
+    if (err.details.stage === undefined) (err.details as Record<string, unknown>).stage = root.stage;
+    throw err;
+  }
+  throw new BackupmateError('INTERNAL', `${root.stage}: ${(err as Error)?.message ?? String(err)}`, { stage: root.stage }, { cause: err });
+}

@@ -1,0 +1,236 @@
+/**
+ * A backup job: mariabackup → tar container → compressor → volumes in the store → manifest LAST.
+ *
+ * No copy of the data touches local disk: LOCAL_TEMP_DIR holds only the 0600 option file, the
+ * checkpoints (`--extra-lsndir`) and mariabackup's scratch. On any failure or cancellation every
+ * child is killed, the upload in flight is aborted, volumes already stored are deleted, no manifest
+ * is written and the temp dir is removed.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { ChildStage } from '../archive/child.js';
+import { compressCommand } from '../archive/compression.js';
+import { CHUNK_SIZE, packContainer, type ExtraFile } from '../archive/container.js';
+import { runStages } from '../archive/stages.js';
+import { VolumeWriter } from '../archive/volumes.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
+import { backupIdFor } from '../domain/ids.js';
+import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
+import type { Logger } from '../log/logger.js';
+import {
+  backupArgv,
+  backupOptionFileText,
+  CHECKPOINT_FILES,
+  INFO_FILES,
+  mariabackupVersion,
+  parseBackupInfo,
+  parseCheckpoints,
+  readFirst,
+  writeOptionFile,
+  type Checkpoints,
+  type ConnectionSettings,
+} from '../mariadb/mariabackup.js';
+import type { Storage } from '../storage/storage.js';
+import { VERSION } from '../version.js';
+
+export interface BackupSettings {
+  fullPrefix: string;
+  tempDir: string;
+  mariabackupPath: string;
+  connection: ConnectionSettings;
+  parallel: number;
+  compression: { algorithm: CompressionAlgorithm; level: number };
+  volumeSize: number;
+  hostname: string;
+}
+
+export interface BackupProgress {
+  rawBytes: number;
+  storedBytes: number;
+}
+
+export interface BackupRunOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  now?: () => Date;
+}
+
+export async function runFullBackup(
+  storage: Storage,
+  logger: Logger,
+  s: BackupSettings,
+  opts: BackupRunOptions = {},
+): Promise<Manifest> {
+  const started = (opts.now ?? (() => new Date()))();
+  const id = await freeId(storage, s.fullPrefix, started);
+  const dir = `${s.fullPrefix}${id}/`;
+  const log = logger.child({ backupId: id, kind: 'full' });
+  log.info('backup started', { event: 'backup.start', store: storage.description, dir });
+
+  await fs.mkdir(s.tempDir, { recursive: true, mode: 0o700 }).catch((e) => {
+    throw new BackupmateError('LOCAL_IO', `LOCAL_TEMP_DIR ${s.tempDir} cannot be created: ${errorText(e)}`);
+  });
+  const jobDir = await fs.mkdtemp(path.join(s.tempDir, `backup-${id}-`)).catch((e) => {
+    throw new BackupmateError('LOCAL_IO', `LOCAL_TEMP_DIR ${s.tempDir} is not writable: ${errorText(e)}`);
+  });
+  let writer: VolumeWriter | null = null;
+  try {
+    const mbVersion = await mariabackupVersion(s.mariabackupPath);
+    const optionFile = path.join(jobDir, 'backup.cnf');
+    await writeOptionFile(optionFile, backupOptionFileText(s.connection));
+    const lsnDir = path.join(jobDir, 'lsn');
+    const scratch = path.join(jobDir, 'scratch');
+    await fs.mkdir(lsnDir);
+    await fs.mkdir(scratch);
+
+    const progress: BackupProgress = { rawBytes: 0, storedBytes: 0 };
+    const mb = new ChildStage({
+      stage: 'mariabackup',
+      file: s.mariabackupPath,
+      args: backupArgv({ optionFile, targetDir: scratch, lsnDir, parallel: s.parallel }),
+      stdin: 'ignore',
+      cwd: jobDir,
+      onStderr: (line) => log.debug(line, { event: 'mariabackup.stderr' }),
+    });
+    log.info('mariabackup started', { event: 'mariabackup.start', pid: mb.pid, mariabackupVersion: mbVersion });
+
+    let checkpoints: Checkpoints | null = null;
+    let info: ReturnType<typeof parseBackupInfo> | null = null;
+    const trailer = async (): Promise<ExtraFile[]> => {
+      await mb.done;
+      const cp = await readFirst(lsnDir, CHECKPOINT_FILES);
+      if (!cp) throw new BackupmateError('TOOL_FAILED', `mariabackup exited 0 but wrote no checkpoints file in ${lsnDir}`, { stage: 'mariabackup' });
+      checkpoints = parseCheckpoints(cp.text);
+      if (checkpoints.backupType !== 'full-backuped') {
+        throw new BackupmateError('TOOL_FAILED', `mariabackup reported backup_type=${checkpoints.backupType}, expected full-backuped`, { stage: 'mariabackup' });
+      }
+      const extras: ExtraFile[] = [{ name: cp.name, data: Buffer.from(cp.text) }];
+      const inf = await readFirst(lsnDir, INFO_FILES);
+      if (inf) {
+        info = parseBackupInfo(inf.text);
+        extras.push({ name: inf.name, data: Buffer.from(inf.text) });
+      }
+      return extras;
+    };
+
+    const container = packContainer(
+      mb.stdout!,
+      { format: 'backupmate-container/1', backupId: id, chunkSize: CHUNK_SIZE },
+      trailer,
+      (n) => {
+        progress.rawBytes = n;
+        opts.onProgress?.(progress);
+      },
+    );
+    const cmd = compressCommand(s.compression.algorithm, s.compression.level);
+    const compressor = cmd
+      ? new ChildStage({ stage: 'compressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'compressor.stderr' }) })
+      : null;
+    const w = new VolumeWriter(
+      storage,
+      dir,
+      s.volumeSize,
+      async () => {
+        await container.done;
+        await compressor?.done;
+      },
+      undefined,
+      (n) => {
+        progress.storedBytes = n;
+      },
+    );
+    writer = w;
+
+    const stages = [
+      { stage: 'mariabackup', promise: mb.done },
+      { stage: 'container', promise: container.done },
+      ...(compressor
+        ? [
+            { stage: 'compressor', promise: compressor.done },
+            { stage: 'compressor-input', promise: pipeline(container.stream, compressor.stdin!) },
+            { stage: 'upload', promise: pipeline(compressor.stdout!, w) },
+          ]
+        : [{ stage: 'upload', promise: pipeline(container.stream, w) }]),
+    ];
+    await runStages(
+      stages,
+      (cause) => {
+        mb.kill();
+        compressor?.kill();
+        container.stream.destroy();
+        w.destroy(cause instanceof Error ? cause : new Error(String(cause)));
+      },
+      opts.signal,
+    );
+
+    const cp = checkpoints as Checkpoints | null;
+    if (!cp) throw new BackupmateError('INTERNAL', 'pipeline finished without checkpoints');
+    const inf = info as ReturnType<typeof parseBackupInfo> | null;
+    const finished = new Date();
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      id,
+      kind: 'full',
+      parentId: null,
+      fullId: id,
+      lsn: { from: cp.fromLsn, to: cp.toLsn, last: cp.lastLsn },
+      binlog: inf?.binlog ?? null,
+      versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion, backupmate: VERSION },
+      host: s.hostname,
+      compression: { algorithm: s.compression.algorithm, level: s.compression.algorithm === 'none' ? null : s.compression.level },
+      encryption: null,
+      container: { format: 'tar', chunkSize: CHUNK_SIZE },
+      volumes: w.volumes,
+      rawBytes: progress.rawBytes,
+      storedBytes: w.storedBytes,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+    };
+    if (opts.signal?.aborted) throw new BackupmateError('CANCELLED', 'the job was cancelled before its manifest was written');
+    // LAST: from this write on, the backup exists.
+    await storage.put(dir + MANIFEST_NAME, Buffer.from(serializeManifest(manifest)));
+    log.info('backup finished', {
+      event: 'backup.end',
+      status: 'succeeded',
+      rawBytes: manifest.rawBytes,
+      storedBytes: manifest.storedBytes,
+      volumes: manifest.volumes.length,
+      durationMs: manifest.durationMs,
+      lsn: manifest.lsn,
+      binlog: manifest.binlog,
+    });
+    return manifest;
+  } catch (e) {
+    const err = e instanceof BackupmateError ? e : new BackupmateError('INTERNAL', errorText(e), {}, { cause: e });
+    log.error(`backup failed: ${err.message}`, {
+      event: 'backup.end',
+      status: err.code === 'CANCELLED' ? 'cancelled' : 'failed',
+      code: err.code,
+      stage: err.details.stage,
+      exitCode: err.details.exitCode,
+      stderrTail: err.details.stderrTail,
+      durationMs: Date.now() - started.getTime(),
+    });
+    if (writer?.touchedKeys.length) {
+      // Leftovers are invalid without a manifest anyway; removing them keeps the store tidy.
+      await storage.delete(writer.touchedKeys).then(
+        () => log.info('removed partial volumes', { event: 'backup.cleanup', keys: writer!.touchedKeys }),
+        (de) => log.warn(`could not remove partial volumes: ${errorText(de)}`, { event: 'backup.cleanup', keys: writer!.touchedKeys }),
+      );
+    }
+    throw err;
+  } finally {
+    await fs.rm(jobDir, { recursive: true, force: true });
+  }
+}
+
+/** The id for a backup starting at `at`; moves forward a second at a time past existing ones. */
+async function freeId(storage: Storage, prefix: string, at: Date): Promise<string> {
+  for (let i = 0; i < 10; i++) {
+    const id = backupIdFor(new Date(at.getTime() + i * 1000));
+    if ((await storage.list(`${prefix}${id}/`)).length === 0) return id;
+  }
+  throw new BackupmateError('INTERNAL', `could not find a free backup id near ${at.toISOString()}`);
+}

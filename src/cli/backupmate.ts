@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * `backupmate`: the one-shot commands (backup, list, restore, config). The resident daemon and
+ * its control client come with `backupmate run` / `backupmatectl`.
+ *
+ * Exit statuses come from the error registry (src/domain/errors.ts, documented in the README).
+ * User errors print one line, never a stack trace.
+ */
+import { Command, Option } from "commander";
+import { runMain } from './main.js';
+import { backupCommand, configCommand, listCommand, restoreCommand } from './commands.js';
+import { VERSION } from '../version.js';
+
+export function buildProgram(): Command {
+  const program = new Command('backupmate')
+    .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .option('-c, --config <file...>', 'extra env file(s) read after /etc/backupmate/*.env and ./.backupmate.env')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('backup')
+    .description('take a backup now and store it (streams mariabackup | tar | zstd into the store; manifest written last)')
+    .addOption(new Option('--full', 'take a full backup (the only kind in this version, and the default)'))
+    .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
+
+  program
+    .command('list')
+    .description('list the backups in the store: id, kind, status, sizes, duration, LSNs')
+    .option('--json', 'print JSON for machines instead of a table')
+    .action(async (_opts, cmd: Command) => listCommand(cmd.optsWithGlobals()));
+
+  program
+    .command('restore')
+    .description('download, verify (sha256), extract and prepare a backup, then put it in place')
+    .argument('<id>', 'backup id (20261121T040000Z), a timestamp or unambiguous prefix of one, or "latest"')
+    .addOption(new Option('--target-dir <dir>', 'put the prepared backup in this new or empty directory'))
+    .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
+    .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
+    .addHelpText(
+      'after',
+      '\nExactly one of --target-dir, --copy-back, --move-back. With --copy-back/--move-back the server on\n' +
+        'MARIADB_DATADIR must be stopped; the old datadir is renamed to <datadir>.before-restore-<time>, never deleted,\n' +
+        'and the result is chown -R to MARIADB_OS_USER.',
+    )
+    .action(async (id: string, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
+
+  const config = program.command('config').description('validate and show the configuration');
+  config
+    .command('check')
+    .description('validate every key; print the configuration with secrets redacted; exit 78 if invalid')
+    .action(async (_opts, cmd: Command) => configCommand('check', cmd.optsWithGlobals()));
+  config
+    .command('show')
+    .description('print the effective configuration (secrets redacted) with where each value came from')
+    .action(async (_opts, cmd: Command) => configCommand('show', cmd.optsWithGlobals()));
+
+  return program;
+}
+
+await runMain('backupmate', async (argv) => {
+  await buildProgram().parseAsync(argv);
+});
+

@@ -1,0 +1,101 @@
+/**
+ * The manifest: the one object that makes a backup exist.
+ *
+ * It is written LAST, after every volume has been uploaded and every stage of the pipeline has
+ * exited successfully. A backup directory without `manifest.json` is incomplete and is never
+ * offered for restore. Restore trusts nothing else: volume sizes and sha256 sums, compression,
+ * LSNs and versions all come from here, not from the current configuration.
+ */
+import { BackupmateError } from './errors.js';
+import { isBackupId } from './ids.js';
+
+export const MANIFEST_FORMAT = 'backupmate/1';
+export const MANIFEST_NAME = 'manifest.json';
+
+export type BackupKind = 'full' | 'incremental';
+export type CompressionAlgorithm = 'zstd' | 'gzip' | 'none';
+
+export interface VolumeRecord {
+  /** Object name relative to the backup's directory, e.g. `data.00000`. */
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  id: string;
+  kind: BackupKind;
+  /** The backup this one was taken against (null for a full). */
+  parentId: string | null;
+  /** The full at the root of this backup's chain (its own id for a full). */
+  fullId: string;
+  /** LSNs from mariabackup's checkpoints file, as decimal strings (64-bit values). */
+  lsn: { from: string; to: string; last: string };
+  /** Binary log position at the backup's consistent point, when the server logs binlogs. */
+  binlog: { file: string; position: number; gtid: string | null } | null;
+  versions: { server: string; mariabackup: string; backupmate: string };
+  host: string;
+  compression: { algorithm: CompressionAlgorithm; level: number | null };
+  encryption: null;
+  /** How the byte stream is framed: a tar with the xbstream cut into fixed-size entries. */
+  container: { format: 'tar'; chunkSize: number };
+  volumes: VolumeRecord[];
+  /** Bytes mariabackup produced (the xbstream). */
+  rawBytes: number;
+  /** Bytes stored (sum of volume sizes). */
+  storedBytes: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+}
+
+export function volumeName(index: number): string {
+  return `data.${String(index).padStart(5, '0')}`;
+}
+
+export function serializeManifest(m: Manifest): string {
+  return JSON.stringify(m, null, 2) + '\n';
+}
+
+/**
+ * Parses and checks a manifest's shape. `where` names the object for error messages. A manifest
+ * we cannot fully understand is refused: guessing at 3 a.m. is how restores silently do nothing.
+ */
+export function parseManifest(text: string, where: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new BackupmateError('INTEGRITY', `manifest ${where} is not valid JSON: ${(e as Error).message}`);
+  }
+  const problems: string[] = [];
+  const m = raw as Record<string, unknown>;
+  const need = (cond: boolean, what: string) => {
+    if (!cond) problems.push(what);
+  };
+  need(typeof m === 'object' && m !== null, 'an object');
+  if (problems.length) throw new BackupmateError('INTEGRITY', `manifest ${where} is malformed: expected ${problems.join(', ')}`);
+  need(m.format === MANIFEST_FORMAT, `format "${MANIFEST_FORMAT}" (got ${JSON.stringify(m.format)})`);
+  need(typeof m.id === 'string' && isBackupId(m.id), 'id like 20261121T040000Z');
+  need(m.kind === 'full' || m.kind === 'incremental', 'kind full|incremental');
+  need(typeof m.fullId === 'string', 'fullId');
+  const lsn = m.lsn as Record<string, unknown> | undefined;
+  need(!!lsn && ['from', 'to', 'last'].every((k) => typeof lsn[k] === 'string' && /^\d+$/.test(lsn[k] as string)), 'lsn.from/to/last as decimal strings');
+  const comp = m.compression as Record<string, unknown> | undefined;
+  need(!!comp && ['zstd', 'gzip', 'none'].includes(comp.algorithm as string), 'compression.algorithm zstd|gzip|none');
+  need(m.encryption === null, 'encryption null (this version cannot decrypt)');
+  const vols = m.volumes as unknown[];
+  need(
+    Array.isArray(vols) &&
+      vols.length > 0 &&
+      vols.every((v) => {
+        const r = v as Record<string, unknown>;
+        return typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && Number.isSafeInteger(r.size) && (r.size as number) > 0 && /^[0-9a-f]{64}$/.test(r.sha256 as string);
+      }),
+    'volumes: a non-empty list of {name, size > 0, sha256}',
+  );
+  need(Number.isSafeInteger(m.rawBytes) && (m.rawBytes as number) > 0, 'rawBytes > 0');
+  if (problems.length) throw new BackupmateError('INTEGRITY', `manifest ${where} is malformed: expected ${problems.join('; ')}`);
+  return m as unknown as Manifest;
+}

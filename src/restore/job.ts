@@ -1,0 +1,328 @@
+/**
+ * A restore job: store → verify sha256 while streaming → decompress → tar → mbstream -x into a
+ * fresh staging directory → mariabackup --prepare → check the prepared result → put it in place.
+ *
+ * Order of safety (the target is touched last):
+ *   1. resolve the backup and read its manifest; check the target's state (server not running,
+ *      target dir empty) and that every volume exists with its recorded size, BEFORE downloading;
+ *   2. download into staging, verifying every volume's sha256 and the container framing: a
+ *      mismatch stops the restore with the target untouched;
+ *   3. prepare, then check `backup_type = log-applied` and `to_lsn` against the manifest;
+ *   4. only now: rename staging into --target-dir, or move the old datadir aside (never delete
+ *      it), copy-back / move-back, and chown -R to MARIADB_OS_USER.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ChildStage } from '../archive/child.js';
+import { decompressCommand } from '../archive/compression.js';
+import { extractContainer } from '../archive/container.js';
+import { HashCounter } from '../archive/hash.js';
+import { runStages } from '../archive/stages.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
+import { backupIdFor, resolveId } from '../domain/ids.js';
+import type { Manifest } from '../domain/manifest.js';
+import type { Logger } from '../log/logger.js';
+import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
+import { CHECKPOINT_FILES, mbstreamExtractArgv, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
+import { readCatalog } from '../storage/catalog.js';
+import type { Storage } from '../storage/storage.js';
+import { fmtBytes } from '../domain/units.js';
+
+export type RestoreMode = 'target-dir' | 'copy-back' | 'move-back';
+
+export interface RestoreSettings {
+  fullPrefix: string;
+  incrementalPrefix: string;
+  tempDir: string;
+  mariabackupPath: string;
+  mbstreamPath: string;
+  datadir: string;
+  osUser: string;
+  /** DB_SOCKET: a server answering there counts as running. */
+  socket: string;
+}
+
+export interface RestoreRequest {
+  id: string;
+  mode: RestoreMode;
+  /** For mode target-dir. */
+  targetDir?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: { stage: string; bytes: number; total: number }) => void;
+}
+
+export interface RestoreReport {
+  id: string;
+  mode: RestoreMode;
+  /** Where the prepared data now is: the target dir or the datadir. */
+  destination: string;
+  /** Where the previous datadir was moved, if there was one. */
+  movedAside: string | null;
+  downloadedBytes: number;
+  timings: { downloadMs: number; prepareMs: number; putBackMs: number; totalMs: number };
+}
+
+export async function runRestore(storage: Storage, logger: Logger, s: RestoreSettings, req: RestoreRequest): Promise<RestoreReport> {
+  const t0 = Date.now();
+  const catalog = await readCatalog(storage, [{ prefix: s.fullPrefix, kind: 'full' }]);
+  const id = resolveRequestedId(req.id, catalog.backups.map((b) => b.manifest.id), catalog.incomplete.map((d) => d.id));
+  const manifest = catalog.backups.find((b) => b.manifest.id === id)!.manifest;
+  const dir = `${s.fullPrefix}${id}/`;
+  const log = logger.child({ backupId: id, kind: manifest.kind, mode: req.mode });
+  log.info('restore started', { event: 'restore.start', store: storage.description, target: req.targetDir ?? s.datadir });
+
+  // 1. Target state and volumes, before any download.
+  const destination = req.mode === 'target-dir' ? path.resolve(req.targetDir ?? '') : path.resolve(s.datadir);
+  if (req.mode === 'target-dir') {
+    if (!req.targetDir) throw new BackupmateError('USAGE', '--target-dir needs a directory');
+    if ((await isEmptyDir(destination)) === false) {
+      throw new BackupmateError('TARGET_STATE', `--target-dir ${destination} is not empty: give a new or empty directory`);
+    }
+  } else {
+    await refuseIfRunning(s, destination);
+  }
+  for (const v of manifest.volumes) {
+    const head = await storage.head(dir + v.name);
+    if (!head) throw new BackupmateError('INTEGRITY', `backup ${id}: volume ${dir + v.name} is missing from ${storage.description}`, { key: dir + v.name });
+    if (head.size !== v.size) {
+      throw new BackupmateError('INTEGRITY', `backup ${id}: volume ${dir + v.name} has ${head.size} bytes, the manifest says ${v.size}`, { key: dir + v.name });
+    }
+  }
+
+  // 2. Staging: next to the target dir (so the final step is an atomic rename), or in LOCAL_TEMP_DIR.
+  const stagingParent = req.mode === 'target-dir' ? path.dirname(destination) : s.tempDir;
+  await fs.mkdir(stagingParent, { recursive: true, mode: 0o700 });
+  const free = await freeBytes(stagingParent);
+  if (free < manifest.rawBytes) {
+    throw new BackupmateError(
+      'LOCAL_IO',
+      `not enough free space in ${stagingParent}: the backup needs ${fmtBytes(manifest.rawBytes)} unpacked, ${fmtBytes(free)} is free`,
+    );
+  }
+  const staging = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
+  let keepStaging = false;
+  try {
+    const tDownload = Date.now();
+    const downloaded = await downloadInto(storage, log, s, manifest, dir, staging, req);
+    const downloadMs = Date.now() - tDownload;
+    log.info('backup downloaded and extracted', { event: 'restore.downloaded', bytes: downloaded, durationMs: downloadMs });
+
+    // 3. Prepare and check.
+    const tPrepare = Date.now();
+    await runTool(log, 'prepare', s.mariabackupPath, prepareArgv(staging), req.signal);
+    const cp = await readFirst(staging, CHECKPOINT_FILES);
+    if (!cp) throw new BackupmateError('TOOL_FAILED', `prepare left no checkpoints file in ${staging}`);
+    const prepared = parseCheckpoints(cp.text);
+    if (prepared.backupType !== 'log-applied' || prepared.toLsn !== manifest.lsn.to) {
+      throw new BackupmateError(
+        'TOOL_FAILED',
+        `prepared backup is not ready: expected backup_type=log-applied and to_lsn=${manifest.lsn.to}, got backup_type=${prepared.backupType} and to_lsn=${prepared.toLsn}`,
+      );
+    }
+    const prepareMs = Date.now() - tPrepare;
+    log.info('backup prepared', { event: 'restore.prepared', durationMs: prepareMs, toLsn: prepared.toLsn });
+
+    // 4. Put in place.
+    const tPut = Date.now();
+    let movedAside: string | null = null;
+    if (req.mode === 'target-dir') {
+      if ((await isEmptyDir(destination)) === true) await fs.rmdir(destination);
+      await fs.rename(staging, destination);
+      keepStaging = true;
+    } else {
+      await refuseIfRunning(s, destination);
+      movedAside = await moveDatadirAside(destination, backupIdFor(new Date()));
+      if (movedAside) log.info('previous datadir moved aside', { event: 'restore.moved_aside', from: destination, to: movedAside });
+      try {
+        await runTool(log, req.mode, s.mariabackupPath, putBackArgv(req.mode, staging, destination), req.signal);
+        await chownRecursive(destination, s.osUser);
+      } catch (e) {
+        const how = movedAside
+          ? `; the previous datadir is untouched at ${movedAside}. To roll back: mv ${destination} ${destination}.failed-restore && mv ${movedAside} ${destination}`
+          : '';
+        throw new BackupmateError(e instanceof BackupmateError ? e.code : 'INTERNAL', `${req.mode} into ${destination} failed: ${errorText(e)}${how}`, {
+          movedAside,
+        });
+      }
+    }
+    const putBackMs = Date.now() - tPut;
+    const report: RestoreReport = {
+      id,
+      mode: req.mode,
+      destination,
+      movedAside,
+      downloadedBytes: downloaded,
+      timings: { downloadMs, prepareMs, putBackMs, totalMs: Date.now() - t0 },
+    };
+    log.info('restore finished', { event: 'restore.end', status: 'succeeded', ...report });
+    return report;
+  } catch (e) {
+    const err = e instanceof BackupmateError ? e : new BackupmateError('INTERNAL', errorText(e), {}, { cause: e });
+    log.error(`restore failed: ${err.message}`, {
+      event: 'restore.end',
+      status: 'failed',
+      code: err.code,
+      stage: err.details.stage,
+      exitCode: err.details.exitCode,
+      stderrTail: err.details.stderrTail,
+      durationMs: Date.now() - t0,
+    });
+    throw err;
+  } finally {
+    if (!keepStaging) await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+function resolveRequestedId(wanted: string, valid: string[], incomplete: string[]): string {
+  try {
+    return resolveId(wanted, valid);
+  } catch (e) {
+    // Say so plainly when the id exists but was never finished.
+    if (e instanceof BackupmateError && e.code === 'BACKUP_NOT_FOUND' && wanted !== 'latest') {
+      const hit = incomplete.find((i) => i === wanted || i.startsWith(wanted.replace(/[-: ]/g, '')));
+      if (hit) {
+        throw new BackupmateError('BACKUP_NOT_FOUND', `backup ${hit} is incomplete (no manifest: the job failed or is still running) and cannot be restored; ${e.message.replace(/^no valid backup with id "[^"]*"; /, '')}`);
+      }
+    }
+    throw e;
+  }
+}
+
+async function refuseIfRunning(s: RestoreSettings, datadir: string): Promise<void> {
+  const running = await findRunningServer(datadir, s.socket || undefined);
+  if (running) {
+    throw new BackupmateError(
+      'TARGET_STATE',
+      `MariaDB is running on ${datadir}: ${running}. Stop it first (e.g. systemctl stop mariadb), then restore again`,
+    );
+  }
+}
+
+/** Streams every volume in order through hash check → decompressor → container → mbstream -x. */
+async function downloadInto(
+  storage: Storage,
+  log: Logger,
+  s: RestoreSettings,
+  m: Manifest,
+  dir: string,
+  staging: string,
+  req: RestoreRequest,
+): Promise<number> {
+  let downloaded = 0;
+  const total = m.storedBytes;
+  async function* volumes(): AsyncGenerator<Buffer> {
+    for (const v of m.volumes) {
+      const key = dir + v.name;
+      const hash = new HashCounter({ highWaterMark: 1 << 20 });
+      const body = await storage.get(key, { signal: req.signal });
+      const piped = pipeline(body, hash);
+      piped.catch(() => {});
+      for await (const chunk of hash) {
+        downloaded += (chunk as Buffer).length;
+        req.onProgress?.({ stage: 'download', bytes: downloaded, total });
+        yield chunk as Buffer;
+      }
+      await piped;
+      if (hash.bytes !== v.size || hash.digest() !== v.sha256) {
+        throw new BackupmateError(
+          'INTEGRITY',
+          `backup ${m.id}: volume ${key} is corrupt: expected ${v.size} bytes with sha256 ${v.sha256}, got ${hash.bytes} bytes with sha256 ${hash.digest()}`,
+          { key },
+        );
+      }
+    }
+  }
+  const source = Readable.from(volumes());
+  const mbstream = new ChildStage({
+    stage: 'mbstream',
+    file: s.mbstreamPath,
+    args: mbstreamExtractArgv(staging),
+    stdout: 'ignore',
+    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
+    // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.
+    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
+  });
+  const cmd = decompressCommand(m.compression.algorithm);
+  const decompressor = cmd
+    ? new ChildStage({ stage: 'decompressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'decompressor.stderr' }) })
+    : null;
+  const plain = decompressor ? decompressor.stdout! : source;
+  const stdin = mbstream.stdin!;
+  const extracted = (async () => {
+    const r = await extractContainer(plain, m.id, {
+      onXbstream: async (chunk) => {
+        if (!stdin.write(chunk)) {
+          await new Promise<void>((resolve, reject) => {
+            stdin.once('drain', resolve);
+            stdin.once('close', () => reject(new BackupmateError('TOOL_FAILED', 'mbstream closed its input early', { stage: 'mbstream' })));
+          });
+        }
+      },
+    });
+    if (r.rawBytes !== m.rawBytes) {
+      throw new BackupmateError('INTEGRITY', `backup ${m.id}: the container holds ${r.rawBytes} bytes of xbstream, the manifest says ${m.rawBytes}`);
+    }
+    stdin.end();
+  })();
+  try {
+    await runStages(
+      [
+        { stage: 'mbstream', promise: mbstream.done },
+        { stage: 'extract', promise: extracted },
+        ...(decompressor
+          ? [
+              { stage: 'decompressor', promise: decompressor.done },
+              { stage: 'download', promise: pipeline(source, decompressor.stdin!) },
+            ]
+          : []),
+      ],
+      () => {
+        source.destroy();
+        decompressor?.kill();
+        mbstream.kill();
+      },
+      req.signal,
+    );
+  } catch (e) {
+    if (e instanceof BackupmateError && (e.code === 'INTEGRITY' || e.code === 'CANCELLED')) throw e;
+    // A decompressor or framing error is usually corruption: check the volumes so the error names the object.
+    log.warn(`extraction failed (${errorText(e)}); checking volume checksums`, { event: 'restore.verify_after_failure' });
+    await verifyVolumes(storage, m, dir);
+    throw e;
+  }
+  return downloaded;
+}
+
+/** Downloads and hashes every volume; throws INTEGRITY naming the first bad one. */
+export async function verifyVolumes(storage: Storage, m: Manifest, dir: string): Promise<void> {
+  for (const v of m.volumes) {
+    const key = dir + v.name;
+    const hash = new HashCounter();
+    await pipeline(await storage.get(key), hash, async function* (src) {
+      for await (const _ of src) {
+        /* drain */
+      }
+    });
+    if (hash.bytes !== v.size || hash.digest() !== v.sha256) {
+      throw new BackupmateError('INTEGRITY', `backup ${m.id}: volume ${key} is corrupt: sha256 or size does not match the manifest`, { key });
+    }
+  }
+}
+
+async function runTool(log: Logger, stage: string, file: string, args: string[], signal?: AbortSignal): Promise<void> {
+  const t = Date.now();
+  const child = new ChildStage({ stage, file, args, stdin: 'ignore', stdout: 'ignore', onStderr: (l) => log.debug(l, { event: `${stage}.stderr` }) });
+  const onAbort = () => child.kill();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await child.done;
+  } catch (e) {
+    if (signal?.aborted) throw new BackupmateError('CANCELLED', `${stage} was cancelled`);
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  log.info(`${stage} finished`, { event: `${stage}.end`, durationMs: Date.now() - t });
+}

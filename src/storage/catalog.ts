@@ -1,0 +1,65 @@
+/**
+ * Reads the store's catalog: which backups exist (manifest present and readable), which are
+ * incomplete (objects without a manifest), and which manifests are unreadable.
+ */
+import { groupBackupDirs, type BackupDir } from '../domain/catalog.js';
+import { errorText } from '../domain/errors.js';
+import { MANIFEST_NAME, parseManifest, type BackupKind, type Manifest } from '../domain/manifest.js';
+import { readAll, type Storage } from './storage.js';
+
+export interface CatalogEntry {
+  dir: BackupDir;
+  manifest: Manifest;
+}
+
+export interface Catalog {
+  /** Backups with a valid manifest, oldest first. */
+  backups: CatalogEntry[];
+  /** Directories without a manifest: failed, killed or still running jobs. */
+  incomplete: BackupDir[];
+  /** Directories whose manifest could not be read or parsed. */
+  broken: { dir: BackupDir; error: string }[];
+}
+
+export async function readManifest(storage: Storage, dir: string): Promise<Manifest> {
+  const key = dir + MANIFEST_NAME;
+  return parseManifest((await readAll(await storage.get(key))).toString('utf8'), key);
+}
+
+export async function readCatalog(storage: Storage, prefixes: { prefix: string; kind: BackupKind }[]): Promise<Catalog> {
+  const catalog: Catalog = { backups: [], incomplete: [], broken: [] };
+  for (const { prefix, kind } of prefixes) {
+    const dirs = groupBackupDirs(prefix, kind, await storage.list(prefix));
+    const withManifest = dirs.filter((d) => d.hasManifest);
+    catalog.incomplete.push(...dirs.filter((d) => !d.hasManifest));
+    // Bounded concurrency: a store may hold hundreds of backups.
+    const results = await mapLimit(withManifest, 8, async (d) => {
+      try {
+        const m = await readManifest(storage, d.dir);
+        if (m.id !== d.id) throw new Error(`manifest names backup ${m.id}, but lives in ${d.dir}`);
+        return { ok: true as const, entry: { dir: d, manifest: m } };
+      } catch (e) {
+        return { ok: false as const, dir: d, error: errorText(e) };
+      }
+    });
+    for (const r of results) {
+      if (r.ok) catalog.backups.push(r.entry);
+      else catalog.broken.push({ dir: r.dir, error: r.error });
+    }
+  }
+  catalog.backups.sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));
+  return catalog;
+}
+
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

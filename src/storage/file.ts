@@ -1,0 +1,123 @@
+/**
+ * Local filesystem store (`STORAGE=file`): the quickstart's default and a real option for a
+ * mounted NAS. Objects are files under `root`; `put` writes `<key>.partial-<random>` and renames
+ * it into place only after the body ended normally and the data is fsynced, so a killed job
+ * never leaves a complete-looking object.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { StoredObject } from '../domain/catalog.js';
+import { BackupmateError } from '../domain/errors.js';
+import { checkKey, notFound, type PutOptions, type Storage } from './storage.js';
+
+const PARTIAL = '.partial-';
+
+export class FileStorage implements Storage {
+  readonly description: string;
+
+  constructor(private readonly root: string) {
+    this.description = `file://${path.resolve(root)}`;
+  }
+
+  private pathOf(key: string): string {
+    checkKey(key);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
+    const final = this.pathOf(key);
+    await fs.mkdir(path.dirname(final), { recursive: true });
+    const partial = `${final}${PARTIAL}${randomBytes(4).toString('hex')}`;
+    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    try {
+      const out = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
+      await pipeline(source, out, { signal: options.signal });
+      const fh = await fs.open(partial, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+      await fs.rename(partial, final);
+    } catch (e) {
+      await fs.rm(partial, { force: true });
+      throw wrapIo(e, `writing ${key} to ${this.description}`);
+    }
+  }
+
+  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const p = this.pathOf(key);
+    const fh = await fs.open(p, 'r').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') throw notFound(this, key);
+      throw wrapIo(e, `reading ${key} from ${this.description}`);
+    });
+    return createReadStream('', { fd: fh, highWaterMark: 1 << 20, signal: options.signal });
+  }
+
+  async head(key: string): Promise<{ size: number } | null> {
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      return st.isFile() ? { size: st.size } : null;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw wrapIo(e, `checking ${key} in ${this.description}`);
+    }
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    // Walk only the directory that can hold the prefix, then filter by the full key.
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const walk = async (dirKey: string): Promise<void> => {
+      const dir = dirKey ? path.join(this.root, ...dirKey.split('/')) : this.root;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw wrapIo(e, `listing ${dirKey || '/'} in ${this.description}`);
+      }
+      for (const ent of entries) {
+        const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
+        if (ent.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key);
+        } else if (ent.isFile() && key.startsWith(prefix) && !ent.name.includes(PARTIAL)) {
+          const st = await fs.stat(path.join(dir, ent.name));
+          out.push({ key, size: st.size, lastModified: st.mtime });
+        }
+      }
+    };
+    await walk(baseKey);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const p = this.pathOf(key);
+      await fs.rm(p, { force: true });
+      // Remove directories left empty, up to the root, so deleted backups leave no husk.
+      let dir = path.dirname(p);
+      while (path.resolve(dir) !== path.resolve(this.root)) {
+        try {
+          await fs.rmdir(dir);
+        } catch {
+          break;
+        }
+        dir = path.dirname(dir);
+      }
+    }
+  }
+}
+
+function wrapIo(e: unknown, doing: string): unknown {
+  if (e instanceof BackupmateError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.name === 'AbortError') return e;
+  return new BackupmateError('STORAGE', `${doing} failed: ${err?.message ?? String(e)}`, { errno: err?.code }, { cause: e });
+}

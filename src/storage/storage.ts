@@ -1,0 +1,54 @@
+/**
+ * The store: where backups live. One small interface, several drivers (S3, local filesystem),
+ * one shared test suite (test/integration/storage.test.ts) that every driver must pass.
+ *
+ * Contract every driver keeps:
+ * - `put` streams a body of unknown length into one object with bounded memory. The object
+ *   becomes visible only if the body ENDS normally and the signal was not aborted. If the body
+ *   errors or the signal aborts, no object appears and any partial upload (S3 multipart, temp
+ *   file) is removed. Callers rely on this to never leave a truncated object looking complete.
+ * - `get` returns the object's bytes as a stream; a missing key rejects with `notFound()` (code
+ *   BACKUP_NOT_FOUND, `details.notFound`), so callers can name exactly what is missing.
+ * - Keys are `/`-separated relative paths; drivers refuse keys that escape their root.
+ */
+import type { Readable } from 'node:stream';
+import type { StoredObject } from '../domain/catalog.js';
+import { BackupmateError } from '../domain/errors.js';
+
+export interface PutOptions {
+  signal?: AbortSignal;
+}
+
+export interface Storage {
+  /** Human description for logs and errors, without secrets, e.g. `s3://bucket (http://127.0.0.1:9000)`. */
+  readonly description: string;
+  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void>;
+  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /** Size of an object, or null when it does not exist. */
+  head(key: string): Promise<{ size: number } | null>;
+  /** Every object whose key starts with `prefix`, in key order. */
+  list(prefix: string): Promise<StoredObject[]>;
+  /** Deletes the given keys; missing keys are not an error. The ONLY way anything is removed. */
+  delete(keys: readonly string[]): Promise<void>;
+}
+
+export function notFound(storage: Storage, key: string): BackupmateError {
+  return new BackupmateError('BACKUP_NOT_FOUND', `object ${key} is missing from ${storage.description}`, { key, notFound: true });
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof BackupmateError && e.details.notFound === true;
+}
+
+/** Rejects keys that are empty, absolute, or climb out of the store's root. */
+export function checkKey(key: string): void {
+  if (!key || key.startsWith('/') || key.split('/').some((p) => p === '..' || p === '.') || key.includes('\0')) {
+    throw new BackupmateError('INTERNAL', `invalid storage key "${key}"`);
+  }
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
