@@ -1,0 +1,757 @@
+/**
+ * The configuration schema: every key backupmate reads, its type, default, documentation and the
+ * rules a value must follow.
+ *
+ * Contract:
+ * - A key's schema path is its environment-variable name (`DB_HOST` has `env: 'DB_HOST'`), so the
+ *   same name is used in env files, in the environment and in `cfg.get('DB_HOST')`.
+ * - Values arrive as strings (env files, environment). Each format's `coerce` turns a string into
+ *   the key's type and leaves it unchanged when it does not parse, so the format's `validate`
+ *   rejects it and the error can quote exactly what the user wrote.
+ * - `validate` messages start with "must ..." and are one line without the value: the loader adds
+ *   the key in front and the (possibly redacted) value after.
+ * - Rules that involve several keys live in `crossKeyProblems`, not in the per-key formats.
+ * - config/backupmate.env is rendered from this file (see example.ts); a test keeps them equal.
+ */
+import path from 'node:path';
+import convict from 'convict';
+import { Cron, type CronOptions } from 'croner';
+
+// ---------------------------------------------------------------------------------------------
+// Value types
+
+export const STORAGE_KINDS = ['s3', 'file'] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
+
+export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Schedule words accepted besides cron expressions; 'off' disables that kind of backup. */
+export const SCHEDULE_PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'off'] as const;
+export type SchedulePreset = (typeof SCHEDULE_PRESETS)[number];
+
+/**
+ * The croner options schedules are validated with. The scheduler must build its Cron jobs with
+ * the same options, or an expression that passed validation could be read differently.
+ */
+export const CRON_OPTIONS: CronOptions = { mode: '5-or-6-parts' };
+
+/** Compression level ranges per algorithm (zstd's --ultra levels 20-22 are not offered). */
+export const COMPRESSION_LEVELS: Readonly<Record<Exclude<Compression, 'none'>, { min: number; max: number }>> = {
+  zstd: { min: 1, max: 19 },
+  gzip: { min: 1, max: 9 },
+};
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+
+/** S3 multipart-upload limits (AWS documentation "Amazon S3 multipart upload limits"). */
+export const S3_LIMITS = { minPartSize: 5 * MiB, maxPartSize: 5 * GiB, maxParts: 10_000, maxObjectSize: 5 * TiB } as const;
+
+/** Every configuration value, typed. Byte sizes are numbers of bytes. */
+export interface ConfigValues {
+  STORAGE: StorageKind;
+  STORAGE_PATH: string;
+  S3_BUCKET_NAME: string;
+  AWS_REGION: string;
+  AWS_ACCESS_KEY_ID: string;
+  AWS_SECRET_ACCESS_KEY: string;
+  AWS_SESSION_TOKEN: string;
+  S3_ENDPOINT: string;
+  S3_FORCE_PATH_STYLE: boolean;
+  S3_PART_SIZE: number;
+  S3_QUEUE_SIZE: number;
+  VOLUME_SIZE: number;
+  FULL_BACKUP_PREFIX: string;
+  INCREMENTAL_BACKUP_PREFIX: string;
+  LOCAL_TEMP_DIR: string;
+  DB_HOST: string;
+  DB_PORT: number;
+  DB_SOCKET: string;
+  DB_USER: string;
+  DB_PASSWORD: string;
+  MARIADB_BACKUP_PATH: string;
+  MARIABACKUP_PARALLEL: number;
+  MBSTREAM_PATH: string;
+  MARIADB_DATADIR: string;
+  MARIADB_OS_USER: string;
+  FULL_BACKUP_SCHEDULE: string;
+  INCREMENTAL_BACKUP_SCHEDULE: string;
+  COMPRESSION: Compression;
+  COMPRESSION_LEVEL: number;
+  LOG_FILE: string;
+  LOG_LEVEL: LogLevel;
+}
+
+export type ConfigKey = keyof ConfigValues;
+
+// ---------------------------------------------------------------------------------------------
+// Byte sizes
+
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: KiB,
+  kib: KiB,
+  m: MiB,
+  mib: MiB,
+  g: GiB,
+  gib: GiB,
+  t: TiB,
+  tib: TiB,
+};
+
+/**
+ * Parses a byte size: a plain integer (bytes) or a number with a binary unit, K/KiB, M/MiB, G/GiB
+ * or T/TiB, case-insensitive, optionally with a space ("16MiB", "8 G", "1.5GiB"). Decimal units
+ * (KB, MB, GB) are refused because readers disagree on whether they mean 1000 or 1024. Returns
+ * undefined for anything else, including results that are not a whole number of bytes.
+ */
+export function parseByteSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = BYTE_UNITS[m[2]!.toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Number(m[1]) * unit;
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** Formats bytes exactly in the largest binary unit that divides them: 16777216 → "16MiB". */
+export function formatByteSize(bytes: number): string {
+  for (const [unit, size] of [['TiB', TiB], ['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+    if (bytes !== 0 && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formats
+
+/** Format parameters a key may carry next to the convict fields; the format reads them. */
+interface FormatParams {
+  /** bm-enum: accepted values (matched case-insensitively, stored lower-case). */
+  values?: readonly string[];
+  /** bm-int / bm-bytes: inclusive range. */
+  min?: number;
+  max?: number;
+  /** bm-int: what the number is, for the message ("a port number"). */
+  noun?: string;
+  /** bm-path: the empty string is accepted (meaning "not used"). */
+  optional?: boolean;
+}
+
+/** What convict hands a format's validate: the key's schema entry, with its format parameters. */
+type ItemSchema = convict.SchemaObj & FormatParams;
+
+type FormatName =
+  | 'bm-enum'
+  | 'bm-int'
+  | 'bm-bytes'
+  | 'bm-bool'
+  | 'bm-text'
+  | 'bm-required-text'
+  | 'bm-path'
+  | 'bm-program'
+  | 'bm-url'
+  | 'bm-bucket'
+  | 'bm-prefix'
+  | 'bm-schedule';
+
+/** Thrown by a format; the message is "must ..." and never contains the value. */
+function reject(reason: string): never {
+  throw new Error(reason);
+}
+
+function byteRange(p: FormatParams): string {
+  return `from ${formatByteSize(p.min ?? 0)} to ${formatByteSize(p.max ?? Number.MAX_SAFE_INTEGER)}`;
+}
+
+const BYTE_SIZE_HINT = 'a plain number is bytes; units K/KiB, M/MiB, G/GiB, T/TiB are binary';
+
+/**
+ * Checks a schedule value; returns undefined if it is valid, else the reason. Presets are compared
+ * as given, so call it after coercion (which lower-cases presets).
+ */
+export function scheduleProblem(value: string): string | undefined {
+  if ((SCHEDULE_PRESETS as readonly string[]).includes(value)) return undefined;
+  const expected = `must be ${SCHEDULE_PRESETS.join(', ')} or a 5- or 6-field cron expression`;
+  // croner also accepts nicknames such as "@daily"; we offer the bare words instead, once.
+  if (value.trim().startsWith('@')) return `${expected} (nicknames like "@daily" are not accepted; write daily)`;
+  let cron: Cron | undefined;
+  try {
+    cron = new Cron(value, { ...CRON_OPTIONS, paused: true });
+    if (cron.nextRun() === null) return `${expected} (croner: the expression never matches a future time)`;
+    return undefined;
+  } catch (e) {
+    const reason = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
+    return `${expected} (croner: ${reason})`;
+  } finally {
+    cron?.stop();
+  }
+}
+
+const FORMATS: Record<FormatName, convict.Format> = {
+  'bm-enum': {
+    coerce: (v: string) => v.trim().toLowerCase(),
+    validate(x: unknown, schema: ItemSchema) {
+      const values = schema.values ?? [];
+      if (typeof x !== 'string' || !values.includes(x)) reject(`must be one of ${values.join(', ')}`);
+    },
+  },
+  'bm-int': {
+    coerce: (v: string) => (/^\s*[+-]?\d+\s*$/.test(v) ? Number(v.trim()) : v),
+    validate(x: unknown, schema: ItemSchema) {
+      const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER, noun = 'an integer' } = schema;
+      if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) reject(`must be ${noun} ${min}-${max}`);
+    },
+  },
+  'bm-bytes': {
+    coerce: (v: string) => parseByteSize(v) ?? v,
+    validate(x: unknown, schema: ItemSchema) {
+      const { min = 0, max = Number.MAX_SAFE_INTEGER } = schema;
+      if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) {
+        reject(`must be a byte size ${byteRange(schema)} (${BYTE_SIZE_HINT})`);
+      }
+    },
+  },
+  'bm-bool': {
+    coerce(v: string) {
+      const t = v.trim().toLowerCase();
+      if (t === 'true' || t === '1' || t === 'yes') return true;
+      if (t === 'false' || t === '0' || t === 'no') return false;
+      return v;
+    },
+    validate(x: unknown) {
+      if (typeof x !== 'boolean') reject('must be true or false (1/0 and yes/no are accepted too, in any case)');
+    },
+  },
+  'bm-text': {
+    validate(x: unknown) {
+      if (typeof x !== 'string') reject('must be a string');
+    },
+  },
+  'bm-required-text': {
+    validate(x: unknown) {
+      if (typeof x !== 'string' || x.trim() === '') reject('must not be empty');
+      if (/\s/.test(x)) reject('must not contain spaces');
+    },
+  },
+  // Relative paths would depend on the daemon's working directory (/ under systemd).
+  'bm-path': {
+    validate(x: unknown, schema: ItemSchema) {
+      if (typeof x !== 'string') reject('must be an absolute path');
+      if (x === '' && schema.optional) return;
+      if (!path.isAbsolute(x)) reject(schema.optional ? 'must be an absolute path or empty' : 'must be an absolute path');
+    },
+  },
+  'bm-program': {
+    validate(x: unknown) {
+      if (typeof x !== 'string' || x.trim() === '' || (x.includes('/') && !path.isAbsolute(x))) {
+        reject('must be a program name looked up on PATH or an absolute path');
+      }
+    },
+  },
+  'bm-url': {
+    validate(x: unknown) {
+      if (x === '') return;
+      let url: URL | undefined;
+      try {
+        url = typeof x === 'string' ? new URL(x) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        reject('must be empty (AWS) or an http:// or https:// URL');
+      }
+      // Credentials in the URL would end up in logs; they belong in the AWS_* keys.
+      if (url.username || url.password) reject('must not contain credentials (use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)');
+    },
+  },
+  'bm-bucket': {
+    validate(x: unknown) {
+      if (typeof x !== 'string') reject('must be a bucket name');
+      if (/[\s/:]/.test(x)) reject('must be a bare bucket name without "s3://", "/" or spaces (put a path in the *_BACKUP_PREFIX keys)');
+    },
+  },
+  // The trailing "/" is added rather than demanded: "backupmate/full" can only mean the folder.
+  'bm-prefix': {
+    coerce: (v: string) => (v !== '' && !v.endsWith('/') ? `${v}/` : v),
+    validate(x: unknown) {
+      const segments = typeof x === 'string' ? x.slice(0, -1).split('/') : [];
+      // Segments "." and ".." would let a file store escape STORAGE_PATH; "" comes from "//".
+      if (typeof x !== 'string' || x === '' || x.startsWith('/') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+        reject('must be a relative prefix like "backupmate/full/" (not starting with "/", no empty, "." or ".." segments)');
+      }
+    },
+  },
+  'bm-schedule': {
+    coerce(v: string) {
+      const t = v.trim();
+      return (SCHEDULE_PRESETS as readonly string[]).includes(t.toLowerCase()) ? t.toLowerCase() : t;
+    },
+    validate(x: unknown) {
+      const problem = typeof x === 'string' ? scheduleProblem(x) : 'must be a string';
+      if (problem) reject(problem);
+    },
+  },
+};
+
+// convict keeps formats in a module-wide registry; the "bm-" prefix keeps ours apart from others'.
+for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, ...format });
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+/** Sections of config/backupmate.env, in file order. */
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Compression', 'Logging'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** One key's schema entry: the convict fields plus what the docs and the example file need. */
+export interface KeySpec<T, K extends string = string> extends FormatParams {
+  format: FormatName;
+  default: T;
+  /** Always the key itself. */
+  env: K;
+  /** One line. */
+  doc: string;
+  section: Section;
+  /** Secrets: never shown in errors, `config show` or logs. */
+  sensitive?: boolean;
+  /** Example value, written commented-out in config/backupmate.env; it must be valid. */
+  example: string;
+}
+
+export type Schema = { readonly [K in ConfigKey]: KeySpec<ConfigValues[K], K> };
+
+/** The schema, in the order keys appear in config/backupmate.env. Pass it to convict. */
+export const SCHEMA: Schema = {
+  // Storage
+  STORAGE: {
+    format: 'bm-enum',
+    values: STORAGE_KINDS,
+    default: 's3',
+    env: 'STORAGE',
+    section: 'Storage',
+    doc: 'Where backups are stored: s3 (AWS S3 or an S3-compatible service) or file (a local or mounted directory).',
+    example: 'file',
+  },
+  STORAGE_PATH: {
+    format: 'bm-path',
+    optional: true,
+    default: '/var/lib/backupmate/store',
+    env: 'STORAGE_PATH',
+    section: 'Storage',
+    doc: 'Directory of the file store (absolute path); required when STORAGE=file.',
+    example: '/srv/backupmate/store',
+  },
+  S3_BUCKET_NAME: {
+    format: 'bm-bucket',
+    default: '',
+    env: 'S3_BUCKET_NAME',
+    section: 'Storage',
+    doc: 'Bucket that holds the backups (a bare name, no s3:// or path); required when STORAGE=s3.',
+    example: 'my-db-backups',
+  },
+  AWS_REGION: {
+    format: 'bm-required-text',
+    default: 'us-east-1',
+    env: 'AWS_REGION',
+    section: 'Storage',
+    doc: 'Region of the bucket.',
+    example: 'eu-west-1',
+  },
+  AWS_ACCESS_KEY_ID: {
+    format: 'bm-text',
+    default: '',
+    env: 'AWS_ACCESS_KEY_ID',
+    section: 'Storage',
+    doc: "Access key id; empty = use the AWS SDK's default credential chain (instance role, ~/.aws, ...).",
+    example: 'AKIAIOSFODNN7EXAMPLE',
+  },
+  AWS_SECRET_ACCESS_KEY: {
+    format: 'bm-text',
+    default: '',
+    env: 'AWS_SECRET_ACCESS_KEY',
+    section: 'Storage',
+    sensitive: true,
+    doc: 'Secret access key; set it exactly when AWS_ACCESS_KEY_ID is set.',
+    example: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  },
+  AWS_SESSION_TOKEN: {
+    format: 'bm-text',
+    default: '',
+    env: 'AWS_SESSION_TOKEN',
+    section: 'Storage',
+    sensitive: true,
+    doc: 'Session token of temporary credentials; only together with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.',
+    example: 'IQoJb3JpZ2luX2VjEXAMPLETOKEN',
+  },
+  S3_ENDPOINT: {
+    format: 'bm-url',
+    default: '',
+    env: 'S3_ENDPOINT',
+    section: 'Storage',
+    doc: 'http(s) URL of an S3-compatible service (MinIO, Ceph, ...); empty = AWS.',
+    example: 'http://127.0.0.1:9000',
+  },
+  S3_FORCE_PATH_STYLE: {
+    format: 'bm-bool',
+    default: false,
+    env: 'S3_FORCE_PATH_STYLE',
+    section: 'Storage',
+    doc: 'Address buckets as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible services need true).',
+    example: 'true',
+  },
+  S3_PART_SIZE: {
+    format: 'bm-bytes',
+    min: S3_LIMITS.minPartSize,
+    max: S3_LIMITS.maxPartSize,
+    default: 16 * MiB,
+    env: 'S3_PART_SIZE',
+    section: 'Storage',
+    doc: 'Size of each multipart-upload part, 5MiB-5GiB (S3 limits); uploads buffer about S3_PART_SIZE x S3_QUEUE_SIZE in memory.',
+    example: '64MiB',
+  },
+  S3_QUEUE_SIZE: {
+    format: 'bm-int',
+    min: 1,
+    max: 32,
+    default: 4,
+    env: 'S3_QUEUE_SIZE',
+    section: 'Storage',
+    doc: 'Number of parts uploaded concurrently, 1-32.',
+    example: '8',
+  },
+  VOLUME_SIZE: {
+    format: 'bm-bytes',
+    min: MiB,
+    max: S3_LIMITS.maxObjectSize,
+    default: 8 * GiB,
+    env: 'VOLUME_SIZE',
+    section: 'Storage',
+    doc: 'Largest object a backup stream is split into; with STORAGE=s3 it must lie between S3_PART_SIZE and 10000 x S3_PART_SIZE.',
+    example: '16GiB',
+  },
+  FULL_BACKUP_PREFIX: {
+    format: 'bm-prefix',
+    default: 'backupmate/full/',
+    env: 'FULL_BACKUP_PREFIX',
+    section: 'Storage',
+    doc: 'Key prefix (sub-directory with STORAGE=file) of full backups; a missing trailing "/" is added.',
+    example: 'db1/full/',
+  },
+  INCREMENTAL_BACKUP_PREFIX: {
+    format: 'bm-prefix',
+    default: 'backupmate/incremental/',
+    env: 'INCREMENTAL_BACKUP_PREFIX',
+    section: 'Storage',
+    doc: 'Key prefix of incremental backups; must differ from FULL_BACKUP_PREFIX and neither may contain the other.',
+    example: 'db1/incremental/',
+  },
+  LOCAL_TEMP_DIR: {
+    format: 'bm-path',
+    default: '/var/tmp/backupmate',
+    env: 'LOCAL_TEMP_DIR',
+    section: 'Storage',
+    doc: 'Local scratch directory for temporary files of backups and restores (absolute path).',
+    example: '/srv/backupmate/tmp',
+  },
+
+  // Database
+  DB_HOST: {
+    format: 'bm-required-text',
+    default: 'localhost',
+    env: 'DB_HOST',
+    section: 'Database',
+    doc: 'Host of the MariaDB server to back up; ignored when DB_SOCKET is set.',
+    example: 'db1.internal',
+  },
+  DB_PORT: {
+    format: 'bm-int',
+    min: 1,
+    max: 65535,
+    noun: 'a port number',
+    default: 3306,
+    env: 'DB_PORT',
+    section: 'Database',
+    doc: 'TCP port of the MariaDB server; ignored when DB_SOCKET is set.',
+    example: '3307',
+  },
+  DB_SOCKET: {
+    format: 'bm-path',
+    optional: true,
+    default: '',
+    env: 'DB_SOCKET',
+    section: 'Database',
+    doc: 'Unix socket of the MariaDB server (absolute path), used instead of DB_HOST/DB_PORT; empty = connect over TCP.',
+    example: '/run/mysqld/mysqld.sock',
+  },
+  DB_USER: {
+    format: 'bm-required-text',
+    default: 'root',
+    env: 'DB_USER',
+    section: 'Database',
+    doc: 'MariaDB user that mariabackup connects as.',
+    example: 'backupmate',
+  },
+  DB_PASSWORD: {
+    format: 'bm-text',
+    default: '',
+    env: 'DB_PASSWORD',
+    section: 'Database',
+    sensitive: true,
+    doc: 'Password of DB_USER; empty = no password (e.g. unix_socket authentication).',
+    example: 'change-me',
+  },
+  MARIADB_BACKUP_PATH: {
+    format: 'bm-program',
+    default: 'mariabackup',
+    env: 'MARIADB_BACKUP_PATH',
+    section: 'Database',
+    doc: 'The mariabackup program: a name looked up on PATH or an absolute path.',
+    example: '/usr/bin/mariabackup',
+  },
+  MARIABACKUP_PARALLEL: {
+    format: 'bm-int',
+    min: 1,
+    max: 64,
+    default: 2,
+    env: 'MARIABACKUP_PARALLEL',
+    section: 'Database',
+    doc: 'Number of threads mariabackup copies data files with (--parallel), 1-64.',
+    example: '4',
+  },
+
+  // Restore target
+  MBSTREAM_PATH: {
+    format: 'bm-program',
+    default: 'mbstream',
+    env: 'MBSTREAM_PATH',
+    section: 'Restore target',
+    doc: 'The mbstream program that unpacks backup streams: a name looked up on PATH or an absolute path.',
+    example: '/usr/bin/mbstream',
+  },
+  MARIADB_DATADIR: {
+    format: 'bm-path',
+    default: '/var/lib/mysql',
+    env: 'MARIADB_DATADIR',
+    section: 'Restore target',
+    doc: 'Data directory that restores write into (absolute path).',
+    example: '/srv/mysql',
+  },
+  MARIADB_OS_USER: {
+    format: 'bm-required-text',
+    default: 'mysql',
+    env: 'MARIADB_OS_USER',
+    section: 'Restore target',
+    doc: 'OS user that restored files are given to (the user mariadbd runs as).',
+    example: 'mariadb',
+  },
+
+  // Schedules
+  FULL_BACKUP_SCHEDULE: {
+    format: 'bm-schedule',
+    default: 'weekly',
+    env: 'FULL_BACKUP_SCHEDULE',
+    section: 'Schedules',
+    doc: 'When full backups run: hourly, daily, weekly, monthly, off, or a 5-field cron expression (6 fields = with seconds first).',
+    example: '0 3 * * 0',
+  },
+  INCREMENTAL_BACKUP_SCHEDULE: {
+    format: 'bm-schedule',
+    default: 'daily',
+    env: 'INCREMENTAL_BACKUP_SCHEDULE',
+    section: 'Schedules',
+    doc: 'When incremental backups run; same forms as FULL_BACKUP_SCHEDULE.',
+    example: '0 3 * * 1-6',
+  },
+
+  // Compression
+  COMPRESSION: {
+    format: 'bm-enum',
+    values: COMPRESSIONS,
+    default: 'zstd',
+    env: 'COMPRESSION',
+    section: 'Compression',
+    doc: 'Compression of backup streams: zstd, gzip or none.',
+    example: 'gzip',
+  },
+  COMPRESSION_LEVEL: {
+    format: 'bm-int',
+    min: 1,
+    max: 19,
+    default: 3,
+    env: 'COMPRESSION_LEVEL',
+    section: 'Compression',
+    doc: 'Compression level: 1-19 with zstd, 1-9 with gzip; ignored with none.',
+    example: '6',
+  },
+
+  // Logging
+  LOG_FILE: {
+    format: 'bm-path',
+    optional: true,
+    default: '',
+    env: 'LOG_FILE',
+    section: 'Logging',
+    doc: 'File the log is also written to (absolute path); empty = stdout only.',
+    example: '/var/log/backupmate/backupmate.log',
+  },
+  LOG_LEVEL: {
+    format: 'bm-enum',
+    values: LOG_LEVELS,
+    default: 'info',
+    env: 'LOG_LEVEL',
+    section: 'Logging',
+    doc: 'Least severe level that is logged: error, warn, info or debug.',
+    example: 'debug',
+  },
+};
+
+export const CONFIG_KEY_NAMES: readonly ConfigKey[] = Object.keys(SCHEMA) as ConfigKey[];
+
+export function isConfigKey(name: string): name is ConfigKey {
+  return Object.prototype.hasOwnProperty.call(SCHEMA, name);
+}
+
+export function isSensitive(key: ConfigKey): boolean {
+  return SCHEMA[key].sensitive === true;
+}
+
+/** A value as it is written in an env file; byte sizes in their exact binary unit. */
+export function envText(key: ConfigKey, value: ConfigValues[ConfigKey]): string {
+  if (SCHEMA[key].format === 'bm-bytes' && typeof value === 'number') return formatByteSize(value);
+  return String(value);
+}
+
+/** What `config show --defaults` or a docs generator needs to know about one key. */
+export interface KeyInfo {
+  key: ConfigKey;
+  section: Section;
+  doc: string;
+  sensitive: boolean;
+  default: string | number | boolean;
+  /** The default as written in an env file ("16MiB", "" for none). */
+  defaultText: string;
+  example: string;
+}
+
+/** Every key with its documentation, in schema order. */
+export const CONFIG_KEYS: readonly KeyInfo[] = Object.freeze(
+  CONFIG_KEY_NAMES.map((key) =>
+    Object.freeze({
+      key,
+      section: SCHEMA[key].section,
+      doc: SCHEMA[key].doc,
+      sensitive: isSensitive(key),
+      default: SCHEMA[key].default,
+      defaultText: envText(key, SCHEMA[key].default),
+      example: SCHEMA[key].example,
+    }),
+  ),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Rules across keys
+
+/** A value that is valid alone but not together with others. `key` is the one to change. */
+export interface CrossKeyProblem {
+  key: ConfigKey;
+  /** "must ...", naming the other keys involved; never contains a value. */
+  reason: string;
+  /** The other keys involved; their values are shown next to the problem. */
+  related: readonly ConfigKey[];
+}
+
+/**
+ * Checks the rules that span keys. A rule runs only when each of its keys passed its own format
+ * (`isValid`), so one bad value is reported once, not again through every rule it touches.
+ */
+export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean = () => true): CrossKeyProblem[] {
+  const problems: CrossKeyProblem[] = [];
+  const when = (keys: readonly ConfigKey[], check: () => CrossKeyProblem | undefined): void => {
+    if (!keys.every(isValid)) return;
+    const p = check();
+    if (p) problems.push(p);
+  };
+
+  when(['STORAGE', 'S3_BUCKET_NAME'], () =>
+    v.STORAGE === 's3' && v.S3_BUCKET_NAME === ''
+      ? { key: 'S3_BUCKET_NAME', reason: 'must be set when STORAGE=s3', related: ['STORAGE'] }
+      : undefined,
+  );
+  when(['STORAGE', 'STORAGE_PATH'], () =>
+    v.STORAGE === 'file' && v.STORAGE_PATH === ''
+      ? { key: 'STORAGE_PATH', reason: 'must be set when STORAGE=file', related: ['STORAGE'] }
+      : undefined,
+  );
+
+  // A volume is uploaded as one multipart object: at least one full part, at most maxParts parts.
+  when(['STORAGE', 'VOLUME_SIZE', 'S3_PART_SIZE'], () => {
+    if (v.STORAGE !== 's3') return undefined;
+    if (v.VOLUME_SIZE < v.S3_PART_SIZE) {
+      return { key: 'VOLUME_SIZE', reason: 'must be at least S3_PART_SIZE when STORAGE=s3', related: ['S3_PART_SIZE'] };
+    }
+    const limit = v.S3_PART_SIZE * S3_LIMITS.maxParts;
+    if (v.VOLUME_SIZE > limit) {
+      return {
+        key: 'VOLUME_SIZE',
+        reason:
+          `must be at most ${S3_LIMITS.maxParts} x S3_PART_SIZE = ${formatByteSize(limit)} when STORAGE=s3 ` +
+          `(S3 allows ${S3_LIMITS.maxParts} parts per object)`,
+        related: ['S3_PART_SIZE'],
+      };
+    }
+    return undefined;
+  });
+
+  when(['COMPRESSION', 'COMPRESSION_LEVEL'], () => {
+    if (v.COMPRESSION === 'none') return undefined;
+    const { min, max } = COMPRESSION_LEVELS[v.COMPRESSION];
+    return v.COMPRESSION_LEVEL < min || v.COMPRESSION_LEVEL > max
+      ? { key: 'COMPRESSION_LEVEL', reason: `must be ${min}-${max} when COMPRESSION=${v.COMPRESSION}`, related: ['COMPRESSION'] }
+      : undefined;
+  });
+
+  // Backups are told apart by prefix; nested prefixes would make one kind list the other's objects.
+  when(['FULL_BACKUP_PREFIX', 'INCREMENTAL_BACKUP_PREFIX'], () => {
+    const full = v.FULL_BACKUP_PREFIX;
+    const incr = v.INCREMENTAL_BACKUP_PREFIX;
+    if (full === incr) {
+      return { key: 'INCREMENTAL_BACKUP_PREFIX', reason: 'must differ from FULL_BACKUP_PREFIX', related: ['FULL_BACKUP_PREFIX'] };
+    }
+    if (incr.startsWith(full)) {
+      return { key: 'INCREMENTAL_BACKUP_PREFIX', reason: 'must not lie inside FULL_BACKUP_PREFIX', related: ['FULL_BACKUP_PREFIX'] };
+    }
+    if (full.startsWith(incr)) {
+      return { key: 'FULL_BACKUP_PREFIX', reason: 'must not lie inside INCREMENTAL_BACKUP_PREFIX', related: ['INCREMENTAL_BACKUP_PREFIX'] };
+    }
+    return undefined;
+  });
+
+  when(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], () => {
+    if (v.AWS_ACCESS_KEY_ID !== '' && v.AWS_SECRET_ACCESS_KEY === '') {
+      return { key: 'AWS_SECRET_ACCESS_KEY', reason: 'must be set when AWS_ACCESS_KEY_ID is set', related: ['AWS_ACCESS_KEY_ID'] };
+    }
+    if (v.AWS_ACCESS_KEY_ID === '' && v.AWS_SECRET_ACCESS_KEY !== '') {
+      return { key: 'AWS_ACCESS_KEY_ID', reason: 'must be set when AWS_SECRET_ACCESS_KEY is set', related: ['AWS_SECRET_ACCESS_KEY'] };
+    }
+    return undefined;
+  });
+  when(['AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN'], () =>
+    v.AWS_SESSION_TOKEN !== '' && v.AWS_ACCESS_KEY_ID === ''
+      ? {
+          key: 'AWS_SESSION_TOKEN',
+          reason: 'must be empty unless AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set',
+          related: ['AWS_ACCESS_KEY_ID'],
+        }
+      : undefined,
+  );
+
+  return problems;
+}
