@@ -16,6 +16,7 @@ const config: JestConfigWithTsJest = {
   testTimeout: 300_000,
   // Two cores: integration suites each run their own servers, so run two files at once at most.
   maxWorkers: 2,
+  setupFiles: ['<rootDir>/test/setup-env.ts'],
 };
 
 export default config;

@@ -11,6 +11,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import type { Readable, Writable } from 'node:stream';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BackupmateError } from '../domain/errors.js';
 
@@ -114,9 +115,22 @@ export class ChildStage {
   }
 
   kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+    // A child that already died (a zombie not yet reaped) was not killed by us: its death is the
+    // cause we must report, not a consequence of our cleanup.
+    if (this.proc.exitCode === null && this.proc.signalCode === null && isRunning(this.pid)) {
       this.killedByUs = true;
       this.proc.kill('SIGKILL');
     }
+  }
+}
+
+/** True while `pid` exists and is not a zombie (Linux /proc; elsewhere assume running). */
+function isRunning(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }

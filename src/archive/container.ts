@@ -13,6 +13,7 @@
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { BackupmateError } from '../domain/errors.js';
+import { waitDrain } from './drain.js';
 
 export const CHUNK_SIZE = 4 * 1024 * 1024;
 export const HEADER_NAME = 'backupmate.json';
@@ -104,12 +105,7 @@ export async function extractContainer(
   const feed = (async () => {
     for await (const chunk of source) {
       if (extract.destroyed) return;
-      if (!extract.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          extract.once('drain', resolve);
-          extract.once('close', resolve);
-        });
-      }
+      if (!extract.write(chunk)) await waitDrain(extract);
     }
     (extract as unknown as { end(): void }).end();
   })();

@@ -19,7 +19,24 @@ export function isConsequence(e: unknown): boolean {
   if (err?.details?.killedByUs) return true;
   if (err?.code === 'EPIPE' || err?.code === 'ERR_STREAM_PREMATURE_CLOSE' || err?.code === 'ERR_STREAM_DESTROYED') return true;
   if (err?.code === 'ABORT_ERR' || err?.name === 'AbortError') return true;
+  // Some stream libraries re-wrap these and drop the code.
+  if (/\b(EPIPE|ECONNRESET)\b|premature close|stream (was )?destroyed/i.test(String((e as Error)?.message ?? ''))) return true;
   return false;
+}
+
+/**
+ * Lower is more likely the root cause. Stages fail in an order set by the scheduler, not by
+ * causality (a killed compressor breaks the container's pipe before its own exit is reported),
+ * so the cause is chosen by kind once every stage has settled.
+ */
+function rank(e: unknown): number {
+  if (e instanceof BackupmateError) {
+    if (e.code === 'CANCELLED') return 0;
+    if (e.details.killedByUs) return 5;
+    if (e.code === 'TOOL_FAILED' || e.code === 'TOOL_MISSING') return 1;
+    return 2;
+  }
+  return isConsequence(e) ? 4 : 3;
 }
 
 export async function runStages(stages: StageOutcome[], stop: (cause: unknown) => void, signal?: AbortSignal): Promise<void> {
@@ -42,8 +59,7 @@ export async function runStages(stages: StageOutcome[], stop: (cause: unknown) =
     signal?.removeEventListener('abort', onAbort);
   }
   if (!errors.length) return;
-  const cancelled = errors.find((e) => e.error instanceof BackupmateError && e.error.code === 'CANCELLED');
-  const root = cancelled ?? errors.find((e) => !isConsequence(e.error)) ?? errors[0];
+  const root = [...errors].sort((a, b) => rank(a.error) - rank(b.error))[0];
   const err = root.error;
   if (err instanceof BackupmateError) {
     if (err.details.stage === undefined) (err.details as Record<string, unknown>).stage = root.stage;

@@ -14,6 +14,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { BackupmateError } from '../domain/errors.js';
 import { volumeName, type VolumeRecord } from '../domain/manifest.js';
 import type { Storage } from '../storage/storage.js';
+import { waitDrain } from './drain.js';
 import { HashCounter } from './hash.js';
 
 interface OpenVolume {
@@ -76,7 +77,7 @@ export class VolumeWriter extends Writable {
       this.onStoredBytes?.(this.storedBytes);
       if (!v.hash.write(piece)) {
         // Wait for the upload to take more, or for it to fail (then the put rejects).
-        await Promise.race([new Promise((resolve) => v.hash.once('drain', resolve)), v.put]);
+        await Promise.race([waitDrain(v.hash), v.put]);
       }
       if (v.bytes === this.volumeSize) await this.close(v);
     }

@@ -16,7 +16,7 @@ import { runStages } from '../archive/stages.js';
 import { VolumeWriter } from '../archive/volumes.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { backupIdFor } from '../domain/ids.js';
-import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import {
   backupArgv,
@@ -189,6 +189,8 @@ export async function runFullBackup(
       durationMs: finished.getTime() - started.getTime(),
     };
     if (opts.signal?.aborted) throw new BackupmateError('CANCELLED', 'the job was cancelled before its manifest was written');
+    // For recovery without backupmate: `sha256sum -c SHA256SUMS` checks the volumes (README).
+    await storage.put(dir + SUMS_NAME, Buffer.from(sha256sums(manifest)));
     // LAST: from this write on, the backup exists.
     await storage.put(dir + MANIFEST_NAME, Buffer.from(serializeManifest(manifest)));
     log.info('backup finished', {
@@ -215,7 +217,7 @@ export async function runFullBackup(
     });
     if (writer?.touchedKeys.length) {
       // Leftovers are invalid without a manifest anyway; removing them keeps the store tidy.
-      await storage.delete(writer.touchedKeys).then(
+      await storage.delete([...writer.touchedKeys, dir + SUMS_NAME]).then(
         () => log.info('removed partial volumes', { event: 'backup.cleanup', keys: writer!.touchedKeys }),
         (de) => log.warn(`could not remove partial volumes: ${errorText(de)}`, { event: 'backup.cleanup', keys: writer!.touchedKeys }),
       );

@@ -6,6 +6,8 @@
  * Exit statuses come from the error registry (src/domain/errors.ts, documented in the README).
  * User errors print one line, never a stack trace.
  */
+// Node 20 is supported by this release; the SDK's notice about future releases is noise at 3 a.m.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command, Option } from "commander";
 import { runMain } from './main.js';
 import { backupCommand, configCommand, listCommand, restoreCommand } from './commands.js';

@@ -3,6 +3,8 @@
  * `backupmatectl`: the thin client of the resident daemon (`backupmate run`). The daemon and its
  * control socket arrive in a later version; until then this says so plainly and exits 69.
  */
+// Node 20 is supported by this release; the SDK's notice about future releases is noise at 3 a.m.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command } from 'commander';
 import { BackupmateError } from '../domain/errors.js';
 import { runMain } from '../cli/main.js';

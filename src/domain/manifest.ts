@@ -11,6 +11,8 @@ import { isBackupId } from './ids.js';
 
 export const MANIFEST_FORMAT = 'backupmate/1';
 export const MANIFEST_NAME = 'manifest.json';
+/** `sha256sum -c` input for the volumes, written just before the manifest (manual recovery). */
+export const SUMS_NAME = 'SHA256SUMS';
 
 export type BackupKind = 'full' | 'incremental';
 export type CompressionAlgorithm = 'zstd' | 'gzip' | 'none';
@@ -52,6 +54,10 @@ export interface Manifest {
 
 export function volumeName(index: number): string {
   return `data.${String(index).padStart(5, '0')}`;
+}
+
+export function sha256sums(m: Manifest): string {
+  return m.volumes.map((v) => `${v.sha256}  ${v.name}\n`).join('');
 }
 
 export function serializeManifest(m: Manifest): string {

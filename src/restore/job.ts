@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChildStage } from '../archive/child.js';
+import { waitDrain } from '../archive/drain.js';
 import { decompressCommand } from '../archive/compression.js';
 import { extractContainer } from '../archive/container.js';
 import { HashCounter } from '../archive/hash.js';
@@ -254,10 +255,7 @@ async function downloadInto(
     const r = await extractContainer(plain, m.id, {
       onXbstream: async (chunk) => {
         if (!stdin.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            stdin.once('drain', resolve);
-            stdin.once('close', () => reject(new BackupmateError('TOOL_FAILED', 'mbstream closed its input early', { stage: 'mbstream' })));
-          });
+          await waitDrain(stdin, new BackupmateError('TOOL_FAILED', 'mbstream closed its input early', { stage: 'mbstream' }));
         }
       },
     });
