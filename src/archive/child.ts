@@ -9,7 +9,7 @@
  * - stderr is forwarded line by line to `onStderr` (the job's logger) and the tail is kept.
  * - Environment and arguments never carry passwords: callers pass them through a 0600 option file.
  */
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -29,6 +29,20 @@ export interface ChildStageOptions {
   stderrIsFatal?: (line: string) => boolean;
 }
 
+/** Live children, killed if our process exits first (a dead job must not leave mariabackup running). */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
+  live.add(child);
+  child.once('close', () => live.delete(child));
+}
+
 const TAIL_LINES = 20;
 
 export class ChildStage {
@@ -40,30 +54,27 @@ export class ChildStage {
   private readonly tail: string[] = [];
   private killedByUs = false;
   private fatalLine: string | null = null;
-  private readonly proc: ResultPromise;
+  private readonly proc: ChildProcess;
 
   constructor(opts: ChildStageOptions) {
     this.stage = opts.stage;
-    const proc = execa(opts.file, [...opts.args], {
-      stdin: opts.stdin ?? 'pipe',
-      stdout: opts.stdout ?? 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
+    // Plain child_process: every stream's error is ours to handle, nothing re-emitted elsewhere.
+    const proc = spawn(opts.file, [...opts.args], {
+      stdio: [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe'],
       cwd: opts.cwd,
-      env: opts.env,
-      extendEnv: true,
-      // Our own process may die: take the children with it.
-      cleanup: true,
-      encoding: 'buffer',
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
     });
     this.proc = proc;
     this.pid = proc.pid;
-    this.stdin = this.proc.stdin;
-    this.stdout = this.proc.stdout;
+    track(proc);
+    this.stdin = proc.stdin;
+    this.stdout = proc.stdout;
+    // Writes into a dead child's stdin fail with EPIPE; the exit status is the real story.
+    proc.stdin?.on('error', () => {});
+    proc.stdout?.on('error', () => {});
     const stderrDone = new Promise<void>((resolve) => {
-      if (!this.proc.stderr) return resolve();
-      const rl = createInterface({ input: this.proc.stderr, crlfDelay: Infinity });
+      if (!proc.stderr) return resolve();
+      const rl = createInterface({ input: proc.stderr, crlfDelay: Infinity });
       rl.on('line', (line) => {
         this.tail.push(line);
         if (this.tail.length > TAIL_LINES) this.tail.shift();
@@ -72,21 +83,23 @@ export class ChildStage {
       });
       rl.on('close', () => resolve());
     });
-    // Writes into a dead child's stdin fail with EPIPE; the exit status is the real story.
-    this.stdin?.on('error', () => {});
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: NodeJS.ErrnoException }>((resolve) => {
+      proc.once('error', (e: NodeJS.ErrnoException) => resolve({ code: null, signal: null, spawnError: e }));
+      proc.once('close', (code, signal) => resolve({ code, signal }));
+    });
     this.done = (async () => {
-      const result = await proc;
-      await stderrDone;
-      if (result.failed || this.fatalLine) {
-        const how = result.failed
-          ? result.signal
-            ? `was killed by ${result.signal}`
-            : result.exitCode !== undefined
-              ? `exited with code ${result.exitCode}`
-              : `could not run: ${result.message ?? result.shortMessage}`
-          : `reported an error`;
+      const r = await exited;
+      if (!r.spawnError) await stderrDone;
+      if (r.spawnError || r.code !== 0 || this.fatalLine) {
+        const missing = r.spawnError && (r.spawnError.code === 'ENOENT' || r.spawnError.code === 'EACCES');
+        const how = r.spawnError
+          ? `could not run "${opts.file}": ${r.spawnError.message}`
+          : r.signal
+            ? `was killed by ${r.signal}`
+            : r.code !== 0
+              ? `exited with code ${r.code}`
+              : 'reported an error';
         const last = this.fatalLine ?? this.tail.filter((l) => l.trim()).slice(-1)[0] ?? '';
-        const missing = (result as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(result.message ?? ''));
         throw new BackupmateError(
           missing ? 'TOOL_MISSING' : 'TOOL_FAILED',
           missing
@@ -94,8 +107,8 @@ export class ChildStage {
             : `${opts.stage} ${how}${last ? `: ${last.trim()}` : ''}`,
           {
             stage: opts.stage,
-            exitCode: result.exitCode,
-            signal: result.signal,
+            exitCode: r.code ?? undefined,
+            signal: r.signal ?? undefined,
             stderrTail: this.tail.slice(),
             killedByUs: this.killedByUs,
           },

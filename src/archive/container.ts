@@ -37,7 +37,10 @@ function chunkName(n: number): string {
 
 function addEntry(pack: tar.Pack, name: string, data: Buffer, mtime: Date): Promise<void> {
   return new Promise((resolve, reject) => {
-    pack.entry({ name, size: data.length, mode: 0o600, mtime, type: 'file' }, data, (err) => (err ? reject(err) : resolve()));
+    const sink = pack.entry({ name, size: data.length, mode: 0o600, mtime, type: 'file' }, data, (err) => (err ? reject(err) : resolve()));
+    // When the pack is torn down mid-entry (a downstream stage died), the entry stream emits
+    // 'error'; the callback above does not listen for it, and an unheard 'error' crashes the process.
+    sink.on('error', reject);
   });
 }
 
@@ -118,7 +121,12 @@ export async function extractContainer(
     const name = entry.header.name;
     if (!headerSeen) {
       if (name !== HEADER_NAME) throw framing(`expected ${HEADER_NAME} first, found ${name}`);
-      const h = JSON.parse((await collect(entry)).toString('utf8')) as ContainerHeader;
+      let h: ContainerHeader;
+      try {
+        h = JSON.parse((await collect(entry)).toString('utf8')) as ContainerHeader;
+      } catch {
+        throw framing(`${HEADER_NAME} is not valid JSON`);
+      }
       if (h.backupId !== expectedId) throw framing(`container belongs to backup ${h.backupId}`);
       headerSeen = true;
     } else if (name.startsWith(XBSTREAM_DIR)) {

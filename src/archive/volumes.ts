@@ -69,6 +69,9 @@ export class VolumeWriter extends Writable {
   private async writeChunk(chunk: Buffer): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
+      // A full volume is completed only once more data follows: if the stream ends exactly on a
+      // boundary, that volume is the last one and must wait for the gate in _final.
+      if (this.current && this.current.bytes === this.volumeSize) await this.close(this.current);
       const v = (this.current ??= this.open());
       const piece = chunk.subarray(off, off + (this.volumeSize - v.bytes));
       off += piece.length;
@@ -79,7 +82,6 @@ export class VolumeWriter extends Writable {
         // Wait for the upload to take more, or for it to fail (then the put rejects).
         await Promise.race([waitDrain(v.hash), v.put]);
       }
-      if (v.bytes === this.volumeSize) await this.close(v);
     }
   }
 

@@ -77,7 +77,8 @@ export function resolveId(wanted: string, known: readonly string[]): string {
 
 /** The `n` ids closest in time to a (possibly partial) normalised id text. */
 export function nearestIds(norm: string, ids: readonly string[], n: number): string[] {
-  const padded = (norm + '00000000T000000Z'.slice(norm.length)).slice(0, 16);
+  // Missing month and day mean the first of them (00 would roll back into the previous month).
+  const padded = (norm + '00000101T000000Z'.slice(norm.length)).slice(0, 16);
   let target: number;
   try {
     target = idToDate(padded.endsWith('Z') ? padded : padded + 'Z').getTime();

@@ -96,8 +96,9 @@ export function parseManifest(text: string, where: string): Manifest {
     Array.isArray(vols) &&
       vols.length > 0 &&
       vols.every((v) => {
+        if (typeof v !== 'object' || v === null) return false;
         const r = v as Record<string, unknown>;
-        return typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && Number.isSafeInteger(r.size) && (r.size as number) > 0 && /^[0-9a-f]{64}$/.test(r.sha256 as string);
+        return typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && r.name !== '.' && r.name !== '..' && Number.isSafeInteger(r.size) && (r.size as number) > 0 && /^[0-9a-f]{64}$/.test(r.sha256 as string);
       }),
     'volumes: a non-empty list of {name, size > 0, sha256}',
   );

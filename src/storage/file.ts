@@ -30,10 +30,17 @@ export class FileStorage implements Storage {
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
     const final = this.pathOf(key);
-    await fs.mkdir(path.dirname(final), { recursive: true });
     const partial = `${final}${PARTIAL}${randomBytes(4).toString('hex')}`;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    // Heard at once: a body that fails while we are still creating directories must make put
+    // reject, not crash the process with an unhandled 'error' event.
+    let earlyError: unknown = null;
+    const onEarly = (e: unknown) => (earlyError ??= e);
+    source.on('error', onEarly);
     try {
+      await fs.mkdir(path.dirname(final), { recursive: true });
+      source.off('error', onEarly);
+      if (earlyError) throw earlyError;
       const out = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
       await pipeline(source, out, { signal: options.signal });
       const fh = await fs.open(partial, 'r+');
@@ -45,7 +52,9 @@ export class FileStorage implements Storage {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
       await fs.rename(partial, final);
     } catch (e) {
-      await fs.rm(partial, { force: true });
+      source.off('error', onEarly);
+      if (!Buffer.isBuffer(body)) body.destroy();
+      await fs.rm(partial, { force: true }).catch(() => {});
       throw wrapIo(e, `writing ${key} to ${this.description}`);
     }
   }
@@ -53,7 +62,7 @@ export class FileStorage implements Storage {
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const p = this.pathOf(key);
     const fh = await fs.open(p, 'r').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') throw notFound(this, key);
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') throw notFound(this, key);
       throw wrapIo(e, `reading ${key} from ${this.description}`);
     });
     return createReadStream('', { fd: fh, highWaterMark: 1 << 20, signal: options.signal });
@@ -64,7 +73,8 @@ export class FileStorage implements Storage {
       const st = await fs.stat(this.pathOf(key));
       return st.isFile() ? { size: st.size } : null;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
       throw wrapIo(e, `checking ${key} in ${this.description}`);
     }
   }

@@ -28,14 +28,19 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
       (upRes) => {
         rec.status = upRes.statusCode;
+        upRes.on('error', () => res.destroy());
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
       },
     );
+    // Clients abort uploads on purpose (that is what the tests provoke): a broken pipe on either
+    // side is expected and must not surface as an unhandled 'error' event in the test process.
     up.on('error', () => {
       if (!res.headersSent) res.writeHead(502);
       res.end();
     });
+    req.on('error', () => up.destroy());
+    res.on('error', () => up.destroy());
     req.pipe(up);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { jest } from '@jest/globals';
 import * as tar from 'tar-stream';
 import {
   CHUNK_SIZE,
@@ -20,14 +21,10 @@ import { BackupmateError } from '../../../src/domain/errors.js';
 const ID = '20261121T040000Z';
 const SMALL = 1024;
 
-/** Deterministic pseudo-random bytes (sha256 in counter mode). */
+/** Deterministic pseudo-random bytes (AES-CTR keystream seeded by `seed`). */
 function prng(seed: string, n: number): Buffer {
-  const out = Buffer.alloc(n);
-  let counter = 0;
-  for (let off = 0; off < n; off += 32) {
-    createHash('sha256').update(`${seed}:${counter++}`).digest().copy(out, off, 0, Math.min(32, n - off));
-  }
-  return out;
+  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
 }
 
 /** `data` as an async iterable of pieces whose sizes cycle through `sizes` (like a pipe would). */
@@ -114,19 +111,23 @@ async function extractError(tarBytes: Buffer, expectedId = ID): Promise<Backupma
   return err as BackupmateError;
 }
 
-/** Names of the entries in a tar, in order, read with tar-stream. */
-async function entryNames(tarBytes: Buffer): Promise<{ name: string; size: number }[]> {
+/** The entries of a tar, in order, read with tar-stream. */
+async function entries(tarBytes: Buffer): Promise<{ name: string; data: Buffer }[]> {
   const ex = tar.extract();
-  const names: { name: string; size: number }[] = [];
+  const out: { name: string; data: Buffer }[] = [];
   const consume = (async () => {
-    for await (const entry of ex) {
-      names.push({ name: entry.header.name, size: (await readAll(entry)).length });
-    }
+    for await (const entry of ex) out.push({ name: entry.header.name, data: await readAll(entry) });
   })();
   ex.end(tarBytes);
   await consume;
-  return names;
+  return out;
 }
+
+async function entryNames(tarBytes: Buffer): Promise<{ name: string; size: number }[]> {
+  return (await entries(tarBytes)).map((e) => ({ name: e.name, size: e.data.length }));
+}
+
+jest.setTimeout(15_000);
 
 let tmp: string;
 beforeEach(() => {
@@ -163,18 +164,9 @@ describe('layout', () => {
 
   test('the header names the format, the backup id and the chunk size', async () => {
     const { tar: t } = await pack(prng('h', 5));
-    const ex = tar.extract();
-    const first = (async () => {
-      for await (const entry of ex) {
-        const text = (await readAll(entry)).toString('utf8');
-        // Drain the rest.
-        for await (const e of ex) await readAll(e);
-        return text;
-      }
-      return '';
-    })();
-    ex.end(t);
-    expect(JSON.parse(await first)).toEqual({ format: 'backupmate-container/1', backupId: ID, chunkSize: SMALL });
+    const first = (await entries(t))[0];
+    expect(first.name).toBe(HEADER_NAME);
+    expect(JSON.parse(first.data.toString('utf8'))).toEqual({ format: 'backupmate-container/1', backupId: ID, chunkSize: SMALL });
   });
 });
 
@@ -345,9 +337,12 @@ describe('pack failures', () => {
     // Read a little, then tear the stream down as the job's stop hook does.
     for await (const _ of c.stream) break;
     c.stream.destroy();
-    const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('hung'), 2000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([settled, new Promise((r) => (timer = setTimeout(() => r('hung'), 2000)))]);
+    clearTimeout(timer);
     stop = true;
     expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(/destroyed/);
   });
 });
 
