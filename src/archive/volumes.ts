@@ -30,6 +30,7 @@ export class VolumeWriter extends Writable {
   readonly touchedKeys: string[] = [];
   storedBytes = 0;
   private current: OpenVolume | null = null;
+  private readonly puts: Promise<void>[] = [];
   private readonly abort = new AbortController();
 
   constructor(
@@ -53,6 +54,7 @@ export class VolumeWriter extends Writable {
     const put = this.storage.put(key, hash, { signal: this.abort.signal });
     // Observed below; a failure before we await it must not become an unhandled rejection.
     put.catch(() => {});
+    this.puts.push(put);
     return { index, hash, put, bytes: 0 };
   }
 
@@ -83,6 +85,14 @@ export class VolumeWriter extends Writable {
         await Promise.race([waitDrain(v.hash), v.put]);
       }
     }
+  }
+
+  /**
+   * Resolves once every upload this writer started has finished or finished aborting, so a failed
+   * job reports (and may exit) only after AbortMultipartUpload was sent and partial files removed.
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.puts);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

@@ -215,6 +215,7 @@ export async function runFullBackup(
       stderrTail: err.details.stderrTail,
       durationMs: Date.now() - started.getTime(),
     });
+    await writer?.settled();
     if (writer?.touchedKeys.length) {
       // Leftovers are invalid without a manifest anyway; removing them keeps the store tidy.
       await storage.delete([...writer.touchedKeys, dir + SUMS_NAME]).then(

@@ -230,6 +230,14 @@ describe('restore refuses damaged backups and unsafe targets before touching any
     expect(r.stderr.trim()).toBe('backupmate: restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, got none');
   });
 
+  test('config check redacts the password and names where values came from', async () => {
+    const r = await backupmate(work, ['config', 'check']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('configuration is valid');
+    expect(r.stdout).toMatch(/DB_PASSWORD\s+<redacted>\s+\/.*\.backupmate\.env/);
+    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  });
+
   test('a bad configuration value: exit 78 naming the key and the value', async () => {
     const r = await backupmate(work, ['list'], { DB_PORT: 'abc' });
     expect(r.exitCode).toBe(78);
