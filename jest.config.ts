@@ -1,8 +1,4 @@
-/**
- * @jest-config-loader ts-node
- * @jest-config-loader-options {"transpileOnly": true, "compilerOptions": {"module": "CommonJS", "moduleResolution": "Bundler"}}
- */
-// The docblock above skips ts-node's type check of this file (~2 s per run); tsc checks it in `npm test`.
+// jest.config.ts is loaded by ts-node; tsc checks it as part of `npm test`.
 import { createDefaultEsmPreset, type JestConfigWithTsJest } from 'ts-jest';
 
 const config: JestConfigWithTsJest = {
