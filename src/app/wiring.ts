@@ -8,6 +8,7 @@ import type { Config } from '../config/load.js';
 import { secretValues } from '../config/redact.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import type { RestoreSettings } from '../restore/job.js';
+import type { PruneSettings } from '../retention/prune.js';
 import { FileStorage } from '../storage/file.js';
 import { S3Storage } from '../storage/s3.js';
 import type { Storage } from '../storage/storage.js';
@@ -43,6 +44,7 @@ export function makeLogger(c: Config, console: LoggerOptions['console'], command
 export function backupSettings(c: Config): BackupSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
+    incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
     tempDir: c.LOCAL_TEMP_DIR,
     mariabackupPath: c.MARIADB_BACKUP_PATH,
     connection: { user: c.DB_USER, password: c.DB_PASSWORD, host: c.DB_HOST, port: c.DB_PORT, socket: c.DB_SOCKET },
@@ -63,5 +65,15 @@ export function restoreSettings(c: Config): RestoreSettings {
     datadir: c.MARIADB_DATADIR,
     osUser: c.MARIADB_OS_USER,
     socket: c.DB_SOCKET,
+  };
+}
+
+export function pruneSettings(c: Config): PruneSettings {
+  return {
+    fullPrefix: c.FULL_BACKUP_PREFIX,
+    incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
+    keepFullCount: c.RETENTION_FULL_COUNT,
+    keepDays: c.RETENTION_DAYS,
+    incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,
   };
 }

@@ -36,6 +36,7 @@ import { VERSION } from '../version.js';
 
 export interface BackupSettings {
   fullPrefix: string;
+  incrementalPrefix: string;
   tempDir: string;
   mariabackupPath: string;
   connection: ConnectionSettings;
@@ -50,22 +51,33 @@ export interface BackupProgress {
   storedBytes: number;
 }
 
+/** What to take: a full, or an incremental against a parent backup (no local copy of it needed). */
+export type BackupTarget =
+  | { kind: 'full' }
+  | { kind: 'incremental'; parentId: string; fullId: string; fromLsn: string };
+
 export interface BackupRunOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   now?: () => Date;
 }
 
-export async function runFullBackup(
+export function runFullBackup(storage: Storage, logger: Logger, s: BackupSettings, opts: BackupRunOptions = {}): Promise<Manifest> {
+  return runBackup(storage, logger, s, { kind: 'full' }, opts);
+}
+
+export async function runBackup(
   storage: Storage,
   logger: Logger,
   s: BackupSettings,
+  target: BackupTarget,
   opts: BackupRunOptions = {},
 ): Promise<Manifest> {
   const started = (opts.now ?? (() => new Date()))();
-  const id = await freeId(storage, s.fullPrefix, started);
-  const dir = `${s.fullPrefix}${id}/`;
-  const log = logger.child({ backupId: id, kind: 'full' });
+  const prefix = target.kind === 'full' ? s.fullPrefix : s.incrementalPrefix;
+  const id = await freeId(storage, [s.fullPrefix, s.incrementalPrefix], started);
+  const dir = `${prefix}${id}/`;
+  const log = logger.child({ backupId: id, kind: target.kind, ...(target.kind === 'incremental' ? { parentId: target.parentId } : {}) });
   log.info('backup started', { event: 'backup.start', store: storage.description, dir });
 
   await fs.mkdir(s.tempDir, { recursive: true, mode: 0o700 }).catch((e) => {
@@ -88,7 +100,13 @@ export async function runFullBackup(
     const mb = new ChildStage({
       stage: 'mariabackup',
       file: s.mariabackupPath,
-      args: backupArgv({ optionFile, targetDir: scratch, lsnDir, parallel: s.parallel }),
+      args: backupArgv({
+        optionFile,
+        targetDir: scratch,
+        lsnDir,
+        parallel: s.parallel,
+        incrementalLsn: target.kind === 'incremental' ? target.fromLsn : undefined,
+      }),
       stdin: 'ignore',
       cwd: jobDir,
       onStderr: (line) => log.debug(line, { event: 'mariabackup.stderr' }),
@@ -102,8 +120,16 @@ export async function runFullBackup(
       const cp = await readFirst(lsnDir, CHECKPOINT_FILES);
       if (!cp) throw new BackupmateError('TOOL_FAILED', `mariabackup exited 0 but wrote no checkpoints file in ${lsnDir}`, { stage: 'mariabackup' });
       checkpoints = parseCheckpoints(cp.text);
-      if (checkpoints.backupType !== 'full-backuped') {
-        throw new BackupmateError('TOOL_FAILED', `mariabackup reported backup_type=${checkpoints.backupType}, expected full-backuped`, { stage: 'mariabackup' });
+      const expectedType = target.kind === 'full' ? 'full-backuped' : 'incremental';
+      if (checkpoints.backupType !== expectedType) {
+        throw new BackupmateError('TOOL_FAILED', `mariabackup reported backup_type=${checkpoints.backupType}, expected ${expectedType}`, { stage: 'mariabackup' });
+      }
+      if (target.kind === 'incremental' && checkpoints.fromLsn !== target.fromLsn) {
+        throw new BackupmateError(
+          'TOOL_FAILED',
+          `mariabackup started the incremental at LSN ${checkpoints.fromLsn}, expected the parent's to_lsn ${target.fromLsn}`,
+          { stage: 'mariabackup' },
+        );
       }
       const extras: ExtraFile[] = [{ name: cp.name, data: Buffer.from(cp.text) }];
       const inf = await readFirst(lsnDir, INFO_FILES);
@@ -171,9 +197,9 @@ export async function runFullBackup(
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       id,
-      kind: 'full',
-      parentId: null,
-      fullId: id,
+      kind: target.kind,
+      parentId: target.kind === 'full' ? null : target.parentId,
+      fullId: target.kind === 'full' ? id : target.fullId,
       lsn: { from: cp.fromLsn, to: cp.toLsn, last: cp.lastLsn },
       binlog: inf?.binlog ?? null,
       versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion, backupmate: VERSION },
@@ -229,11 +255,16 @@ export async function runFullBackup(
   }
 }
 
-/** The id for a backup starting at `at`; moves forward a second at a time past existing ones. */
-async function freeId(storage: Storage, prefix: string, at: Date): Promise<string> {
+/**
+ * The id for a backup starting at `at`; moves forward a second at a time past ids in use under
+ * any prefix (ids are unique across fulls and incrementals: a chain's order is its ids' order).
+ */
+async function freeId(storage: Storage, prefixes: string[], at: Date): Promise<string> {
   for (let i = 0; i < 10; i++) {
     const id = backupIdFor(new Date(at.getTime() + i * 1000));
-    if ((await storage.list(`${prefix}${id}/`)).length === 0) return id;
+    let used = false;
+    for (const p of prefixes) if ((await storage.list(`${p}${id}/`)).length) used = true;
+    if (!used) return id;
   }
   throw new BackupmateError('INTERNAL', `could not find a free backup id near ${at.toISOString()}`);
 }

@@ -10,7 +10,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command, Option } from "commander";
 import { runMain } from './main.js';
-import { backupCommand, configCommand, listCommand, restoreCommand } from './commands.js';
+import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand } from './commands.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -23,8 +23,15 @@ export function buildProgram(): Command {
 
   program
     .command('backup')
-    .description('take a backup now and store it (streams mariabackup | tar | zstd into the store; manifest written last)')
-    .addOption(new Option('--full', 'take a full backup (the only kind in this version, and the default)'))
+    .description('take a backup now: full or incremental as the planner decides (reason logged), or as forced')
+    .addOption(new Option('--full', 'take a full backup'))
+    .addOption(new Option('--incremental', 'take an incremental on the current chain (INCREMENTAL_BASE decides the parent)'))
+    .addHelpText(
+      'after',
+      '\nWithout --full/--incremental a full is taken when there is no valid full, when a FULL_BACKUP_SCHEDULE tick\n' +
+        'passed since the newest full, when the chain has MAX_CHAIN_LENGTH incrementals, or when the server version\n' +
+        'changed; otherwise an incremental. Retention (prune) runs after every successful backup.',
+    )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 
   program
@@ -36,7 +43,8 @@ export function buildProgram(): Command {
   program
     .command('restore')
     .description('download, verify (sha256), extract and prepare a backup, then put it in place')
-    .argument('<id>', 'backup id (20261121T040000Z), a timestamp or unambiguous prefix of one, or "latest"')
+    .argument('[id]', 'backup id (20261121T040000Z), a timestamp or unambiguous prefix of one, or "latest"; an incremental restores its whole chain')
+    .addOption(new Option('--time <when>', 'restore the newest backup finished at or before this time, e.g. "2026-11-21 10:30" (SCHEDULE_TIMEZONE)'))
     .addOption(new Option('--target-dir <dir>', 'put the prepared backup in this new or empty directory'))
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
@@ -46,7 +54,13 @@ export function buildProgram(): Command {
         'MARIADB_DATADIR must be stopped; the old datadir is renamed to <datadir>.before-restore-<time>, never deleted,\n' +
         'and the result is chown -R to MARIADB_OS_USER.',
     )
-    .action(async (id: string, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
+    .action(async (id: string | undefined, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
+
+  program
+    .command('prune')
+    .description('apply retention (RETENTION_FULL_COUNT, RETENTION_DAYS): delete whole expired chains and stale incomplete backups')
+    .option('--dry-run', 'list exactly what would be deleted, delete nothing')
+    .action(async (_opts, cmd: Command) => pruneCommand(cmd.optsWithGlobals()));
 
   const config = program.command('config').description('validate and show the configuration');
   config

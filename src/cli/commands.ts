@@ -2,15 +2,21 @@
  * The one-shot command handlers: each loads the configuration, builds what it needs through the
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
-import { runFullBackup } from '../backup/job.js';
+import { runBackup, type BackupTarget } from '../backup/job.js';
+import { parseRestoreTime, summarize } from '../domain/chain.js';
+import { planBackup } from '../domain/plan.js';
+import { serverVersion } from '../mariadb/server.js';
+import { prune } from '../retention/prune.js';
+import type { Storage } from '../storage/storage.js';
+import type { Logger } from '../log/logger.js';
 import { loadConfig, type Config } from '../config/load.js';
 import { redactedView } from '../config/redact.js';
-import { BackupmateError } from '../domain/errors.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import { runRestore, type RestoreMode } from '../restore/job.js';
 import { readCatalog } from '../storage/catalog.js';
-import { backupSettings, makeLogger, makeStorage, restoreSettings } from '../app/wiring.js';
+import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
 import { renderCatalog, renderTable } from './format.js';
 
 interface GlobalOpts {
@@ -39,16 +45,83 @@ function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-export async function backupCommand(opts: GlobalOpts & { full?: boolean }): Promise<void> {
+export async function backupCommand(opts: GlobalOpts & { full?: boolean; incremental?: boolean }): Promise<void> {
+  if (opts.full && opts.incremental) {
+    throw new BackupmateError('USAGE', 'backup: expected at most one of --full and --incremental, got both');
+  }
   const c = load(opts);
   // Cron and systemd keep stdout: JSON log lines there are the record of the run.
   const logger = makeLogger(c, 'stdout', 'backup');
   const cancel = cancelOnSignals();
   try {
-    logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: opts.full ? '--full was given' : 'this version takes full backups only' });
-    await runFullBackup(makeStorage(c), logger, backupSettings(c), { signal: cancel.signal });
+    const storage = makeStorage(c);
+    const requested = opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto';
+    const target = await planTarget(c, storage, logger, requested);
+    await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal });
+    // Retention after every successful backup. Its failure is logged loudly but does not turn a
+    // good backup into a failed one.
+    await prune(storage, logger, pruneSettings(c), { dryRun: false }).catch((e: unknown) => {
+      logger.error(`retention after the backup failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed', code: (e as BackupmateError).code });
+    });
   } finally {
     cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
+/** Asks the planner (pure) what to take, with the facts it needs, and logs the decision and why. */
+async function planTarget(c: Config, storage: Storage, logger: Logger, requested: 'full' | 'incremental' | 'auto'): Promise<BackupTarget> {
+  if (requested === 'full') {
+    logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: '--full was given' });
+    return { kind: 'full' };
+  }
+  const catalog = await readCatalog(storage, catalogPrefixes(c));
+  const settings = backupSettings(c);
+  const plan = planBackup({
+    now: new Date(),
+    timeZone: c.SCHEDULE_TIMEZONE,
+    fullSchedule: c.FULL_BACKUP_SCHEDULE,
+    incrementalBase: c.INCREMENTAL_BASE,
+    maxChainLength: c.MAX_CHAIN_LENGTH,
+    serverVersion: await serverVersion(settings.connection, settings.tempDir),
+    valid: catalog.backups.map((b) => summarize(b.manifest)),
+    incompleteIds: catalog.incomplete.map((d) => d.id),
+    requested,
+  });
+  logger.info(`decided on ${plan.kind === 'full' ? 'a full' : 'an incremental'} backup: ${plan.reason}`, {
+    event: 'backup.plan',
+    kind: plan.kind,
+    reason: plan.reason,
+    ...(plan.kind === 'incremental' ? { parentId: plan.parent.id, fullId: plan.full.id, chainLength: plan.chainLength } : {}),
+  });
+  if (plan.kind === 'full') return { kind: 'full' };
+  return { kind: 'incremental', parentId: plan.parent.id, fullId: plan.full.id, fromLsn: plan.parent.lsn.to };
+}
+
+function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'incremental' }[] {
+  return [
+    { prefix: c.FULL_BACKUP_PREFIX, kind: 'full' },
+    { prefix: c.INCREMENTAL_BACKUP_PREFIX, kind: 'incremental' },
+  ];
+}
+
+export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'prune');
+  try {
+    const r = await prune(makeStorage(c), logger, pruneSettings(c), { dryRun: !!opts.dryRun });
+    const verb = r.dryRun ? 'would delete' : 'deleted';
+    const lines: string[] = [];
+    if (c.RETENTION_FULL_COUNT === 0 && c.RETENTION_DAYS === 0) {
+      lines.push('retention is off (RETENTION_FULL_COUNT=0 and RETENTION_DAYS=0): only stale incomplete backups are removed');
+    }
+    for (const d of r.plan.deleteBackups) lines.push(`${verb} ${d.kind} ${d.id}: ${d.reason}`);
+    for (const d of r.plan.deleteIncomplete) lines.push(`${verb} incomplete ${d.kind} ${d.id} (${d.keys.length} objects): ${d.reason}`);
+    if (!r.plan.deleteBackups.length && !r.plan.deleteIncomplete.length) lines.push('nothing to delete');
+    lines.push(`kept ${r.plan.keep.length} backup(s)`);
+    for (const k of r.keys) lines.push(`  ${verb}: ${k}`);
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
     await closeLogger(logger);
   }
 }
@@ -57,10 +130,7 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'list');
   try {
-    const catalog = await readCatalog(makeStorage(c), [
-      { prefix: c.FULL_BACKUP_PREFIX, kind: 'full' },
-      { prefix: c.INCREMENTAL_BACKUP_PREFIX, kind: 'incremental' },
-    ]);
+    const catalog = await readCatalog(makeStorage(c), catalogPrefixes(c));
     if (opts.json) {
       process.stdout.write(
         JSON.stringify(
@@ -82,8 +152,8 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
 }
 
 export async function restoreCommand(
-  id: string,
-  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean },
+  id: string | undefined,
+  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string },
 ): Promise<void> {
   const modes = [opts.targetDir !== undefined && 'target-dir', opts.copyBack && 'copy-back', opts.moveBack && 'move-back'].filter(Boolean) as RestoreMode[];
   if (modes.length !== 1) {
@@ -92,14 +162,28 @@ export async function restoreCommand(
       `restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, got ${modes.length ? modes.map((m) => '--' + m).join(' and ') : 'none'}`,
     );
   }
+  if ((id === undefined) === (opts.time === undefined)) {
+    throw new BackupmateError(
+      'USAGE',
+      `restore: expected a backup id (or "latest") or --time "YYYY-MM-DD HH:MM", got ${id === undefined ? 'neither' : `both ("${id}" and --time "${opts.time}")`}`,
+    );
+  }
   const c = load(opts);
   // The human report goes to stdout; JSON log lines go to stderr and LOG_FILE.
   const logger = makeLogger(c, 'stderr', 'restore');
   const cancel = cancelOnSignals();
   try {
-    const r = await runRestore(makeStorage(c), logger, restoreSettings(c), { id, mode: modes[0], targetDir: opts.targetDir, signal: cancel.signal });
+    const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
+    const r = await runRestore(makeStorage(c), logger, restoreSettings(c), {
+      id: id ?? 'latest',
+      time,
+      mode: modes[0],
+      targetDir: opts.targetDir,
+      signal: cancel.signal,
+    });
     const lines = [
       `restored backup ${r.id} into ${r.destination} (${r.mode})`,
+      `  chain applied in order: ${r.chain.join(' -> ')}`,
       `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, prepare ${fmtDuration(r.timings.prepareMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
     ];
     if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);

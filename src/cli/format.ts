@@ -1,5 +1,6 @@
 /** Human-readable rendering for CLI output (pure). */
 import { fmtBytes, fmtDuration } from '../domain/units.js';
+import { buildChains, summarize } from '../domain/chain.js';
 import type { Catalog } from '../storage/catalog.js';
 
 export function renderTable(rows: string[][]): string {
@@ -7,23 +8,29 @@ export function renderTable(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+/**
+ * The store as chains: each full, then its incrementals indented beneath it in id order (the
+ * order a restore applies them), then orphans, incomplete and unreadable backups.
+ */
 export function renderCatalog(c: Catalog): string {
-  const rows: string[][] = [['ID', 'KIND', 'STATUS', 'STORED', 'RAW', 'DURATION', 'FROM_LSN', 'TO_LSN', 'FINISHED']];
-  const all = [
-    ...c.backups.map((b) => ({ id: b.manifest.id, row: [
-      b.manifest.id,
-      b.manifest.kind,
-      'ok',
-      fmtBytes(b.manifest.storedBytes),
-      fmtBytes(b.manifest.rawBytes),
-      fmtDuration(b.manifest.durationMs),
-      b.manifest.lsn.from,
-      b.manifest.lsn.to,
-      b.manifest.finishedAt,
-    ] })),
-    ...c.incomplete.map((d) => ({ id: d.id, row: [d.id, d.kind, 'incomplete', fmtBytes(d.objects.reduce((a, o) => a + o.size, 0)), '-', '-', '-', '-', '-'] })),
-    ...c.broken.map((b) => ({ id: b.dir.id, row: [b.dir.id, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', b.error] })),
-  ].sort((a, b) => a.id.localeCompare(b.id));
-  if (!all.length) return 'no backups in the store\n';
-  return renderTable([...rows, ...all.map((r) => r.row)]);
+  const header = ['ID', 'KIND', 'STATUS', 'PARENT', 'STORED', 'RAW', 'DURATION', 'FROM_LSN', 'TO_LSN', 'FINISHED'];
+  const byId = new Map(c.backups.map((b) => [b.manifest.id, b.manifest] as const));
+  const row = (id: string, label: string, status: string): string[] => {
+    const m = byId.get(id)!;
+    return [label, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), m.lsn.from, m.lsn.to, m.finishedAt];
+  };
+  const rows: string[][] = [];
+  const { chains, orphans } = buildChains(c.backups.map((b) => summarize(b.manifest)));
+  for (const chain of chains) {
+    rows.push(row(chain.full.id, chain.full.id, 'ok'));
+    const incs = chain.members.slice(1);
+    incs.forEach((m, i) => rows.push(row(m.id, `${i === incs.length - 1 ? '└─' : '├─'} ${m.id}`, 'ok')));
+  }
+  for (const o of orphans) rows.push(row(o.id, o.id, 'orphan (full missing)'));
+  for (const d of c.incomplete) {
+    rows.push([d.id, d.kind, 'incomplete', '-', fmtBytes(d.objects.reduce((a, o) => a + o.size, 0)), '-', '-', '-', '-', '-']);
+  }
+  for (const b of c.broken) rows.push([b.dir.id, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', '-', b.error]);
+  if (!rows.length) return 'no backups in the store\n';
+  return renderTable([header, ...rows]);
 }

@@ -27,6 +27,8 @@ export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export const INCREMENTAL_BASES = ['latest', 'full'] as const;
+export type IncrementalBase = (typeof INCREMENTAL_BASES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Schedule words accepted besides cron expressions; 'off' disables that kind of backup. */
@@ -82,6 +84,12 @@ export interface ConfigValues {
   MARIADB_OS_USER: string;
   FULL_BACKUP_SCHEDULE: string;
   INCREMENTAL_BACKUP_SCHEDULE: string;
+  SCHEDULE_TIMEZONE: string;
+  INCREMENTAL_BASE: IncrementalBase;
+  MAX_CHAIN_LENGTH: number;
+  RETENTION_FULL_COUNT: number;
+  RETENTION_DAYS: number;
+  INCOMPLETE_GRACE_HOURS: number;
   COMPRESSION: Compression;
   COMPRESSION_LEVEL: number;
   LOG_FILE: string;
@@ -160,7 +168,8 @@ type FormatName =
   | 'bm-url'
   | 'bm-bucket'
   | 'bm-prefix'
-  | 'bm-schedule';
+  | 'bm-schedule'
+  | 'bm-timezone';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -289,6 +298,17 @@ const FORMATS: Record<FormatName, convict.Format> = {
       }
     },
   },
+  'bm-timezone': {
+    validate(x: unknown) {
+      if (x === '') return;
+      try {
+        if (typeof x !== 'string') throw new Error();
+        new Intl.DateTimeFormat('en-US', { timeZone: x });
+      } catch {
+        reject('must be empty (the system time zone) or an IANA time zone name like Europe/Berlin or UTC');
+      }
+    },
+  },
   'bm-schedule': {
     coerce(v: string) {
       const t = v.trim();
@@ -308,7 +328,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Compression', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -570,6 +590,33 @@ export const SCHEMA: Schema = {
     doc: 'When incremental backups run; same forms as FULL_BACKUP_SCHEDULE.',
     example: '0 3 * * 1-6',
   },
+  SCHEDULE_TIMEZONE: {
+    format: 'bm-timezone',
+    default: '',
+    env: 'SCHEDULE_TIMEZONE',
+    section: 'Schedules',
+    doc: 'Time zone the schedules are read in (IANA name); empty = the system time zone.',
+    example: 'Europe/Berlin',
+  },
+  INCREMENTAL_BASE: {
+    format: 'bm-enum',
+    values: INCREMENTAL_BASES,
+    default: 'latest',
+    env: 'INCREMENTAL_BASE',
+    section: 'Schedules',
+    doc: 'What an incremental is taken against: latest (the newest backup of the chain) or full (differential: restores need two backups).',
+    example: 'full',
+  },
+  MAX_CHAIN_LENGTH: {
+    format: 'bm-int',
+    min: 1,
+    max: 1000,
+    default: 30,
+    env: 'MAX_CHAIN_LENGTH',
+    section: 'Schedules',
+    doc: 'Most incrementals after one full; when reached, the next automatic backup is a full.',
+    example: '14',
+  },
 
   // Compression
   COMPRESSION: {
@@ -593,6 +640,36 @@ export const SCHEMA: Schema = {
   },
 
   // Logging
+  RETENTION_FULL_COUNT: {
+    format: 'bm-int',
+    min: 0,
+    max: 100000,
+    default: 0,
+    env: 'RETENTION_FULL_COUNT',
+    section: 'Retention',
+    doc: 'Keep the newest N chains (a full and its incrementals); 0 = no count limit. Whole chains only; with RETENTION_DAYS too, a chain either rule keeps is kept.',
+    example: '4',
+  },
+  RETENTION_DAYS: {
+    format: 'bm-int',
+    min: 0,
+    max: 36500,
+    default: 0,
+    env: 'RETENTION_DAYS',
+    section: 'Retention',
+    doc: 'Delete chains whose newest backup is older than N days; 0 = no age limit. The newest chain is always kept; with RETENTION_FULL_COUNT too, a chain either rule keeps is kept.',
+    example: '30',
+  },
+  INCOMPLETE_GRACE_HOURS: {
+    format: 'bm-int',
+    min: 1,
+    max: 8760,
+    default: 24,
+    env: 'INCOMPLETE_GRACE_HOURS',
+    section: 'Retention',
+    doc: 'Incomplete backups (objects without a manifest) older than this many hours are removed by prune.',
+    example: '6',
+  },
   LOG_FILE: {
     format: 'bm-path',
     optional: true,

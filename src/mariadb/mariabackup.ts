@@ -30,8 +30,8 @@ export function quoteOptionValue(v: string): string {
 }
 
 /** Text of the option file for a backup run. Holds the password: written 0600, removed after. */
-export function backupOptionFileText(c: ConnectionSettings): string {
-  const lines = ['[mariabackup]', `user=${quoteOptionValue(c.user)}`];
+export function backupOptionFileText(c: ConnectionSettings, group: 'mariabackup' | 'client' = 'mariabackup'): string {
+  const lines = [`[${group}]`, `user=${quoteOptionValue(c.user)}`];
   if (c.password) lines.push(`password=${quoteOptionValue(c.password)}`);
   if (c.socket) lines.push(`socket=${quoteOptionValue(c.socket)}`);
   else lines.push(`host=${quoteOptionValue(c.host)}`, `port=${c.port}`);

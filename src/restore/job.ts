@@ -1,6 +1,9 @@
 /**
- * A restore job: store → verify sha256 while streaming → decompress → tar → mbstream -x into a
- * fresh staging directory → mariabackup --prepare → check the prepared result → put it in place.
+ * A restore job: resolve the chain (full + incrementals up to the target), then per backup:
+ * store → verify sha256 while streaming → decompress → tar → mbstream -x into a fresh staging
+ * directory (backups of the chain download concurrently, bounded); then prepare strictly in order
+ * (the full, then each incremental with --incremental-dir, each staging directory used once),
+ * check the prepared result, and put it in place.
  *
  * Order of safety (the target is touched last):
  *   1. resolve the backup and read its manifest; check the target's state (server not running,
@@ -22,16 +25,20 @@ import { extractContainer } from '../archive/container.js';
 import { HashCounter } from '../archive/hash.js';
 import { runStages } from '../archive/stages.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import { backupIdFor, resolveId } from '../domain/ids.js';
+import { resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
+import { backupIdFor } from '../domain/ids.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
 import { CHECKPOINT_FILES, mbstreamExtractArgv, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
-import { readCatalog } from '../storage/catalog.js';
+import { mapLimit, readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { fmtBytes } from '../domain/units.js';
 
 export type RestoreMode = 'target-dir' | 'copy-back' | 'move-back';
+
+/** Backups of a chain downloaded and extracted at once (each runs zstd and mbstream; two cores). */
+const DOWNLOAD_CONCURRENCY = 2;
 
 export interface RestoreSettings {
   fullPrefix: string;
@@ -46,7 +53,10 @@ export interface RestoreSettings {
 }
 
 export interface RestoreRequest {
+  /** `latest`, an id, timestamp or prefix; ignored when `time` is given. */
   id: string;
+  /** Restore the newest backup finished at or before this instant. */
+  time?: Date;
   mode: RestoreMode;
   /** For mode target-dir. */
   targetDir?: string;
@@ -56,6 +66,8 @@ export interface RestoreRequest {
 
 export interface RestoreReport {
   id: string;
+  /** The backups applied, in order: the full first. */
+  chain: string[];
   mode: RestoreMode;
   /** Where the prepared data now is: the target dir or the datadir. */
   destination: string;
@@ -67,12 +79,24 @@ export interface RestoreReport {
 
 export async function runRestore(storage: Storage, logger: Logger, s: RestoreSettings, req: RestoreRequest): Promise<RestoreReport> {
   const t0 = Date.now();
-  const catalog = await readCatalog(storage, [{ prefix: s.fullPrefix, kind: 'full' }]);
-  const id = resolveRequestedId(req.id, catalog.backups.map((b) => b.manifest.id), catalog.incomplete.map((d) => d.id));
-  const manifest = catalog.backups.find((b) => b.manifest.id === id)!.manifest;
-  const dir = `${s.fullPrefix}${id}/`;
+  const catalog = await readCatalog(storage, [
+    { prefix: s.fullPrefix, kind: 'full' },
+    { prefix: s.incrementalPrefix, kind: 'incremental' },
+  ]);
+  const valid = catalog.backups.map((b) => summarize(b.manifest));
+  const incompleteIds = catalog.incomplete.map((d) => d.id);
+  // Resolve and check the whole chain (continuity, completeness, versions) before anything else.
+  const target = selectRestoreTarget(req.time ? { time: req.time } : req.id, valid, incompleteIds);
+  const chain = resolveRestoreChain(target, valid, incompleteIds).map((b) => catalog.backups.find((e) => e.manifest.id === b.id)!);
+  const id = target.id;
+  const manifest = chain[chain.length - 1].manifest;
   const log = logger.child({ backupId: id, kind: manifest.kind, mode: req.mode });
-  log.info('restore started', { event: 'restore.start', store: storage.description, target: req.targetDir ?? s.datadir });
+  log.info('restore started', {
+    event: 'restore.start',
+    store: storage.description,
+    target: req.targetDir ?? s.datadir,
+    chain: chain.map((c) => c.manifest.id),
+  });
 
   // 1. Target state and volumes, before any download.
   const destination = req.mode === 'target-dir' ? path.resolve(req.targetDir ?? '') : path.resolve(s.datadir);
@@ -84,35 +108,76 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   } else {
     await refuseIfRunning(s, destination);
   }
-  for (const v of manifest.volumes) {
-    const head = await storage.head(dir + v.name);
-    if (!head) throw new BackupmateError('INTEGRITY', `backup ${id}: volume ${dir + v.name} is missing from ${storage.description}`, { key: dir + v.name });
-    if (head.size !== v.size) {
-      throw new BackupmateError('INTEGRITY', `backup ${id}: volume ${dir + v.name} has ${head.size} bytes, the manifest says ${v.size}`, { key: dir + v.name });
+  for (const { dir, manifest: m } of chain) {
+    for (const v of m.volumes) {
+      const head = await storage.head(dir.dir + v.name);
+      if (!head) throw new BackupmateError('INTEGRITY', `backup ${m.id}: volume ${dir.dir + v.name} is missing from ${storage.description}`, { key: dir.dir + v.name });
+      if (head.size !== v.size) {
+        throw new BackupmateError('INTEGRITY', `backup ${m.id}: volume ${dir.dir + v.name} has ${head.size} bytes, the manifest says ${v.size}`, { key: dir.dir + v.name });
+      }
     }
   }
 
   // 2. Staging: next to the target dir (so the final step is an atomic rename), or in LOCAL_TEMP_DIR.
   const stagingParent = req.mode === 'target-dir' ? path.dirname(destination) : s.tempDir;
   await fs.mkdir(stagingParent, { recursive: true, mode: 0o700 });
+  const needed = chain.reduce((a, c) => a + c.manifest.rawBytes, 0);
   const free = await freeBytes(stagingParent);
-  if (free < manifest.rawBytes) {
+  if (free < needed) {
     throw new BackupmateError(
       'LOCAL_IO',
-      `not enough free space in ${stagingParent}: the backup needs ${fmtBytes(manifest.rawBytes)} unpacked, ${fmtBytes(free)} is free`,
+      `not enough free space in ${stagingParent}: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`,
     );
   }
-  const staging = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
-  let keepStaging = false;
+  const stagingRoot = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
+  const staging = path.join(stagingRoot, chain[0].manifest.id);
   try {
     const tDownload = Date.now();
-    const downloaded = await downloadInto(storage, log, s, manifest, dir, staging, req);
+    const dirs = new Map<string, string>();
+    for (const c of chain) {
+      const d = path.join(stagingRoot, c.manifest.id);
+      await fs.mkdir(d);
+      dirs.set(c.manifest.id, d);
+    }
+    // Downloads overlap (network and zstd in parallel); prepare below stays strictly sequential.
+    const progress = new Map<string, number>();
+    const total = chain.reduce((a, c) => a + c.manifest.storedBytes, 0);
+    // The first failure stops the other downloads; all settle before the staging dir is removed.
+    const stopAll = new AbortController();
+    const onOuterAbort = () => stopAll.abort(req.signal?.reason);
+    req.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    let firstError: unknown = null;
+    const counts = await mapLimit(chain, DOWNLOAD_CONCURRENCY, async (c) => {
+      if (stopAll.signal.aborted) return 0;
+      try {
+        return await downloadInto(storage, log, s, c.manifest, c.dir.dir, dirs.get(c.manifest.id)!, {
+          ...req,
+          signal: stopAll.signal,
+          onProgress: (p) => {
+            progress.set(c.manifest.id, p.bytes);
+            req.onProgress?.({ stage: 'download', bytes: [...progress.values()].reduce((a, b) => a + b, 0), total });
+          },
+        });
+      } catch (e) {
+        firstError ??= e;
+        stopAll.abort(e);
+        return 0;
+      }
+    });
+    req.signal?.removeEventListener('abort', onOuterAbort);
+    if (firstError) throw firstError;
+    const downloaded = counts.reduce((a, b) => a + b, 0);
     const downloadMs = Date.now() - tDownload;
     log.info('backup downloaded and extracted', { event: 'restore.downloaded', bytes: downloaded, durationMs: downloadMs });
 
     // 3. Prepare and check.
     const tPrepare = Date.now();
     await runTool(log, 'prepare', s.mariabackupPath, prepareArgv(staging), req.signal);
+    for (const c of chain.slice(1)) {
+      // Each incremental's staging directory is applied exactly once, in chain order.
+      await runTool(log, 'prepare', s.mariabackupPath, prepareArgv(staging, dirs.get(c.manifest.id)), req.signal);
+      log.info('incremental applied', { event: 'restore.incremental_applied', incrementalId: c.manifest.id, toLsn: c.manifest.lsn.to });
+    }
     const cp = await readFirst(staging, CHECKPOINT_FILES);
     if (!cp) throw new BackupmateError('TOOL_FAILED', `prepare left no checkpoints file in ${staging}`);
     const prepared = parseCheckpoints(cp.text);
@@ -131,7 +196,6 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     if (req.mode === 'target-dir') {
       if ((await isEmptyDir(destination)) === true) await fs.rmdir(destination);
       await fs.rename(staging, destination);
-      keepStaging = true;
     } else {
       await refuseIfRunning(s, destination);
       movedAside = await moveDatadirAside(destination, backupIdFor(new Date()));
@@ -151,6 +215,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     const putBackMs = Date.now() - tPut;
     const report: RestoreReport = {
       id,
+      chain: chain.map((c) => c.manifest.id),
       mode: req.mode,
       destination,
       movedAside,
@@ -172,22 +237,8 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     });
     throw err;
   } finally {
-    if (!keepStaging) await fs.rm(staging, { recursive: true, force: true });
-  }
-}
-
-function resolveRequestedId(wanted: string, valid: string[], incomplete: string[]): string {
-  try {
-    return resolveId(wanted, valid);
-  } catch (e) {
-    // Say so plainly when the id exists but was never finished.
-    if (e instanceof BackupmateError && e.code === 'BACKUP_NOT_FOUND' && wanted !== 'latest') {
-      const hit = incomplete.find((i) => i === wanted || i.startsWith(wanted.replace(/[-: ]/g, '')));
-      if (hit) {
-        throw new BackupmateError('BACKUP_NOT_FOUND', `backup ${hit} is incomplete (no manifest: the job failed or is still running) and cannot be restored; ${e.message.replace(/^no valid backup with id "[^"]*"; /, '')}`);
-      }
-    }
-    throw e;
+    // The prepared full was renamed into --target-dir on success; what remains is scratch.
+    await fs.rm(stagingRoot, { recursive: true, force: true });
   }
 }
 

@@ -56,6 +56,7 @@ function s3Storage(endpoint: string): S3Storage {
 function settings(prefix: string, tempDir: string, password = PASSWORD): BackupSettings {
   return {
     fullPrefix: prefix,
+    incrementalPrefix: prefix.replace(/full\/$/, 'inc/'),
     tempDir,
     mariabackupPath: 'mariabackup',
     connection: { user: 'root', password, host: 'localhost', port: 3306, socket: source.socket },
@@ -256,6 +257,6 @@ describe('store-independent checks', () => {
     expect(list.stdout).toMatch(/20260101T000000Z\s+full\s+incomplete/);
     const r = await backupmate(work, ['restore', '20260101T000000Z', '--target-dir', path.join(storeDir, 'x')]);
     expect(r.exitCode).toBe(66);
-    expect(r.stderr).toContain('backup 20260101T000000Z is incomplete');
+    expect(r.stderr).toMatch(/incomplete backup cannot be restored: 20260101T000000Z/);
   });
 });

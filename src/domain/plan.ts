@@ -1,0 +1,158 @@
+/**
+ * What the next backup should be: a full, or an incremental on which parent.
+ *
+ * Pure: the store's valid backups, the configuration and the current time come in; a decision and
+ * a one-sentence reason naming the facts behind it come out. The reason is logged and shown to
+ * the user, so it names ids, versions, ticks and limits, not just "chain too long".
+ *
+ * Rules for 'auto' (the scheduler's request), first match wins:
+ * 1. no valid full in the store → full;
+ * 2. the running server's major.minor differs from the newest full's → full (an incremental
+ *    across a version change could not be prepared with one mariabackup);
+ * 3. a tick of the full schedule happened after the newest full started → full (ticks are
+ *    computed by croner in the configured zone: DST days and month ends come out right);
+ * 4. the newest chain already holds MAX_CHAIN_LENGTH incrementals → full;
+ * 5. the chosen parent is not restorable (broken link, LSN gap, incomplete ancestor, tool
+ *    version mismatch: see resolveRestoreChain) → full, since an incremental on it would not be
+ *    restorable either;
+ * otherwise an incremental on the parent INCREMENTAL_BASE names: 'latest' = the newest valid
+ * backup of the newest chain, 'full' = the full itself (differential).
+ * Incomplete backups are never parents; when the newest thing in the store is incomplete the
+ * reason says so, because it usually means the previous job failed.
+ *
+ * A requested 'full' is always a full. A requested 'incremental' skips rules 3 and 4 (they are
+ * about automatic backups) and refuses, instead of silently taking a full, when rule 1, 2 or 5
+ * would apply.
+ */
+import { buildChains, majorMinor, resolveRestoreChain, versionsDiffer, type BackupSummary, type Chain } from './chain.js';
+import { BackupmateError } from './errors.js';
+import { idToDate } from './ids.js';
+import { formatInZone, lastTickAtOrBefore, scheduleLabel } from './schedule.js';
+
+export interface PlanInput {
+  now: Date;
+  /** IANA zone the full schedule is read in; '' or undefined = the system zone. */
+  timeZone?: string;
+  /** FULL_BACKUP_SCHEDULE: preset word or cron expression; 'off' disables the schedule rule. */
+  fullSchedule: string;
+  incrementalBase: 'latest' | 'full';
+  maxChainLength: number;
+  /** Version of the running server, e.g. '10.11.19-MariaDB'. */
+  serverVersion: string;
+  /** Backups with a valid manifest. */
+  valid: readonly BackupSummary[];
+  /** Ids of backup directories without a manifest. */
+  incompleteIds?: readonly string[];
+  requested?: 'full' | 'incremental' | 'auto';
+}
+
+export type Plan =
+  | { kind: 'full'; reason: string }
+  | {
+      kind: 'incremental';
+      parent: BackupSummary;
+      full: BackupSummary;
+      /** Incrementals in the chain once this one is taken. */
+      chainLength: number;
+      reason: string;
+    };
+
+/** When a backup started: its startedAt, or the instant its id names if startedAt is unreadable. */
+function startedAtMs(b: BackupSummary): number {
+  const t = Date.parse(b.startedAt);
+  return Number.isNaN(t) ? idToDate(b.id).getTime() : t;
+}
+
+export function planBackup(input: PlanInput): Plan {
+  const requested = input.requested ?? 'auto';
+  if (requested === 'full') return { kind: 'full', reason: 'requested' };
+
+  const { chains } = buildChains(input.valid);
+  const newestValidId = [...input.valid.map((b) => b.id)].sort().at(-1);
+  const newestIncompleteId = [...(input.incompleteIds ?? [])].sort().at(-1);
+  // Appended to reasons: the previous job most likely failed, which the user wants to know.
+  const incompleteNote =
+    newestIncompleteId !== undefined && (newestValidId === undefined || newestIncompleteId > newestValidId)
+      ? `; the newest backup in the store, ${newestIncompleteId}, is incomplete and is ignored`
+      : '';
+  const full = (reason: string): Plan => ({ kind: 'full', reason: reason + incompleteNote });
+
+  const chain: Chain | undefined = chains.at(-1);
+  if (!chain) {
+    if (requested === 'incremental') {
+      throw new BackupmateError(
+        'BACKUP_NOT_FOUND',
+        `cannot take an incremental backup: there is no valid full backup in the store to base it on${incompleteNote}; take a full backup first`,
+        { incompleteIds: [...(input.incompleteIds ?? [])] },
+      );
+    }
+    return full('no valid full backup in the store');
+  }
+
+  const fullB = chain.full;
+  const incrementals = chain.members.length - 1;
+
+  // Rule 2: server version change.
+  if (versionsDiffer(input.serverVersion, fullB.versions.server)) {
+    const why =
+      `the server version changed from ${fullB.versions.server} (full ${fullB.id}) to ${input.serverVersion}: ` +
+      `major.minor ${majorMinor(fullB.versions.server)} vs ${majorMinor(input.serverVersion)}`;
+    if (requested === 'incremental') {
+      throw new BackupmateError('BACKUP_NOT_FOUND', `cannot take an incremental backup: ${why}, so no backup in the store can be its base; take a full backup first`, {
+        full: fullB.id,
+        fullServerVersion: fullB.versions.server,
+        serverVersion: input.serverVersion,
+      });
+    }
+    return full(why);
+  }
+
+  if (requested === 'auto') {
+    // Rule 3: a full-schedule tick since the newest full started.
+    const tick = lastTickAtOrBefore(input.fullSchedule, input.now, input.timeZone);
+    if (tick && tick.getTime() > startedAtMs(fullB)) {
+      return full(`newest full ${fullB.id} started before the ${scheduleLabel(input.fullSchedule)} full tick at ${formatInZone(tick, input.timeZone)}`);
+    }
+    // Rule 4: chain length.
+    if (incrementals >= input.maxChainLength) {
+      return full(`chain of ${fullB.id} has ${incrementals} incremental${incrementals === 1 ? '' : 's'} (MAX_CHAIN_LENGTH=${input.maxChainLength})`);
+    }
+  }
+
+  const parent = input.incrementalBase === 'full' ? fullB : chain.members.at(-1)!;
+  // Rule 5: the parent must itself be restorable.
+  try {
+    resolveRestoreChain(parent, input.valid, input.incompleteIds ?? []);
+  } catch (e) {
+    if (!(e instanceof BackupmateError)) throw e;
+    // The inner message names the exact broken link, which may lie deeper than the parent.
+    const inner = e.message.replace(/^cannot restore \S+: /, '');
+    if (requested === 'incremental') {
+      throw new BackupmateError('INTEGRITY', `cannot take an incremental backup on ${parent.id}: it is not restorable (${inner}); take a full backup to start a new chain`, {
+        ...e.details,
+        parent: parent.id,
+      });
+    }
+    const why = `the newest backup of the chain of ${fullB.id}, ${parent.id}, is not restorable (${inner})`;
+    return full(`${why}, so a new chain starts`);
+  }
+
+  const chainLength = incrementals + 1;
+  const base =
+    input.incrementalBase === 'full'
+      ? `differential incremental on full ${fullB.id} (INCREMENTAL_BASE=full)`
+      : parent.id === fullB.id
+        ? `incremental on full ${fullB.id}, the newest backup of its chain`
+        : `incremental on ${parent.id}, the newest backup of the chain of ${fullB.id}`;
+  const position =
+    chainLength > input.maxChainLength
+      ? `it will be incremental ${chainLength} of the chain (MAX_CHAIN_LENGTH=${input.maxChainLength} applies to automatic backups only)`
+      : `it will be incremental ${chainLength} of MAX_CHAIN_LENGTH=${input.maxChainLength}`;
+  return {
+    kind: 'incremental',
+    parent,
+    full: fullB,
+    chainLength,
+    reason: `${requested === 'incremental' ? 'requested ' : ''}${base}; ${position}${incompleteNote}`,
+  };
+}

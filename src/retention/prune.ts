@@ -1,0 +1,87 @@
+/**
+ * Prune: the ONE code path that deletes backups (pgBackRest's rule: write access is explicit).
+ *
+ * The plan is pure (domain/retention.ts); this file only reads the catalog, asks for the plan and,
+ * unless it is a dry run, deletes exactly what the plan lists, logging every key. Per backup the
+ * manifest goes first, so an interrupted prune leaves an incomplete directory (never offered for
+ * restore, removed by the next prune), not a valid-looking backup with missing volumes. Chains
+ * are deleted newest member first, so an interruption never strands incrementals without a full.
+ */
+import { buildChains, summarize } from '../domain/chain.js';
+import { BackupmateError } from '../domain/errors.js';
+import { MANIFEST_NAME } from '../domain/manifest.js';
+import { planRetention, type RetentionPlan } from '../domain/retention.js';
+import type { Logger } from '../log/logger.js';
+import { readCatalog, type Catalog } from '../storage/catalog.js';
+import type { Storage } from '../storage/storage.js';
+
+export interface PruneSettings {
+  fullPrefix: string;
+  incrementalPrefix: string;
+  keepFullCount: number;
+  keepDays: number;
+  incompleteGraceHours: number;
+}
+
+export interface PruneResult {
+  plan: RetentionPlan;
+  /** Every object key deleted (or that would be, for a dry run), in deletion order. */
+  keys: string[];
+  dryRun: boolean;
+}
+
+export async function prune(storage: Storage, logger: Logger, s: PruneSettings, opts: { dryRun: boolean; now?: Date }): Promise<PruneResult> {
+  const catalog = await readCatalog(storage, [
+    { prefix: s.fullPrefix, kind: 'full' },
+    { prefix: s.incrementalPrefix, kind: 'incremental' },
+  ]);
+  if (catalog.broken.length) {
+    // An unreadable manifest could be a full whose incrementals would then look orphaned: stop.
+    throw new BackupmateError(
+      'INTEGRITY',
+      `prune refuses to run while manifests are unreadable: ${catalog.broken.map((b) => `${b.dir.dir} (${b.error})`).join('; ')}`,
+    );
+  }
+  const { chains, orphans } = buildChains(catalog.backups.map((b) => summarize(b.manifest)));
+  const plan = planRetention({
+    now: opts.now ?? new Date(),
+    chains,
+    orphans,
+    incomplete: catalog.incomplete,
+    keepFullCount: s.keepFullCount,
+    keepDays: s.keepDays,
+    incompleteGraceHours: s.incompleteGraceHours,
+  });
+  const keys = deletionOrder(catalog, plan);
+  const log = logger.child({ event: 'prune' });
+  log.info(opts.dryRun ? 'prune (dry run): nothing will be deleted' : 'prune started', {
+    event: 'prune.start',
+    dryRun: opts.dryRun,
+    keep: plan.keep,
+    deleteBackups: plan.deleteBackups,
+    deleteIncomplete: plan.deleteIncomplete.map(({ keys: _k, ...rest }) => rest),
+    objects: keys.length,
+  });
+  if (!opts.dryRun) {
+    for (const key of keys) {
+      await storage.delete([key]);
+      log.info(`deleted ${key}`, { event: 'prune.delete', key });
+    }
+    log.info('prune finished', { event: 'prune.end', status: 'succeeded', deletedObjects: keys.length });
+  }
+  return { plan, keys, dryRun: opts.dryRun };
+}
+
+/** Object keys to delete: per backup manifest first; backups newest first; incomplete dirs last. */
+function deletionOrder(catalog: Catalog, plan: RetentionPlan): string[] {
+  const keys: string[] = [];
+  const doomed = [...plan.deleteBackups].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  for (const d of doomed) {
+    const entry = catalog.backups.find((b) => b.manifest.id === d.id);
+    if (!entry) continue;
+    const manifestKey = entry.dir.dir + MANIFEST_NAME;
+    keys.push(manifestKey, ...entry.dir.objects.map((o) => o.key).filter((k) => k !== manifestKey).sort());
+  }
+  for (const inc of plan.deleteIncomplete) keys.push(...inc.keys);
+  return keys;
+}
