@@ -92,6 +92,12 @@ export interface ConfigValues {
   INCOMPLETE_GRACE_HOURS: number;
   COMPRESSION: Compression;
   COMPRESSION_LEVEL: number;
+  CONTROL_SOCKET: string;
+  CONTROL_SOCKET_GROUP: string;
+  STATE_DIR: string;
+  MARIADB_STOP_COMMAND: string;
+  MARIADB_START_COMMAND: string;
+  MARIADB_SERVICE_TIMEOUT: number;
   LOG_FILE: string;
   LOG_LEVEL: LogLevel;
 }
@@ -328,7 +334,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Daemon', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -669,6 +675,56 @@ export const SCHEMA: Schema = {
     section: 'Retention',
     doc: 'Incomplete backups (objects without a manifest) older than this many hours are removed by prune.',
     example: '6',
+  },
+  CONTROL_SOCKET: {
+    format: 'bm-path',
+    default: '/run/backupmate/backupmate.sock',
+    env: 'CONTROL_SOCKET',
+    section: 'Daemon',
+    doc: 'Unix socket the daemon listens on for backupmatectl (created mode 0660).',
+    example: '/run/backupmate/backupmate.sock',
+  },
+  CONTROL_SOCKET_GROUP: {
+    format: 'bm-text',
+    default: 'backupmate',
+    env: 'CONTROL_SOCKET_GROUP',
+    section: 'Daemon',
+    doc: 'Group that owns the control socket; its members may use backupmatectl. Empty = the daemon user\'s group.',
+    example: 'backupmate',
+  },
+  STATE_DIR: {
+    format: 'bm-path',
+    default: '/var/lib/backupmate',
+    env: 'STATE_DIR',
+    section: 'Daemon',
+    doc: 'Directory for the daemon\'s small state file (job history, so status survives a restart).',
+    example: '/var/lib/backupmate',
+  },
+  MARIADB_STOP_COMMAND: {
+    format: 'bm-text',
+    default: 'systemctl stop mariadb',
+    env: 'MARIADB_STOP_COMMAND',
+    section: 'Restore target',
+    doc: 'Command (run with /bin/sh -c) that stops MariaDB before a daemon-managed copy-back/move-back.',
+    example: 'systemctl stop mariadb@main',
+  },
+  MARIADB_START_COMMAND: {
+    format: 'bm-text',
+    default: 'systemctl start mariadb',
+    env: 'MARIADB_START_COMMAND',
+    section: 'Restore target',
+    doc: 'Command (run with /bin/sh -c) that starts MariaDB after a daemon-managed restore.',
+    example: 'systemctl start mariadb@main',
+  },
+  MARIADB_SERVICE_TIMEOUT: {
+    format: 'bm-int',
+    min: 5,
+    max: 86400,
+    default: 300,
+    env: 'MARIADB_SERVICE_TIMEOUT',
+    section: 'Restore target',
+    doc: 'Seconds to wait for MariaDB to be really down after the stop command, or to answer a query after the start command.',
+    example: '600',
   },
   LOG_FILE: {
     format: 'bm-path',

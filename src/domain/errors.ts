@@ -26,6 +26,16 @@ export const ERROR_CODES = {
   CANCELLED: { exit: 75, doc: 'the job was cancelled before it finished' },
   /** Local filesystem problem (permissions, no space). */
   LOCAL_IO: { exit: 74, doc: 'a local file or directory could not be read or written' },
+  /** backupmatectl: the daemon's control socket does not exist or nobody listens on it. */
+  DAEMON_UNAVAILABLE: { exit: 68, doc: 'the backupmate daemon is not running (no control socket, or nobody answers on it)' },
+  /** backupmatectl: the control socket exists but we may not connect to it. */
+  PERMISSION: { exit: 77, doc: 'no permission on the control socket (join its group, see the message)' },
+  /** The daemon is busy with something that excludes the request (a restore while a backup runs). */
+  BUSY: { exit: 72, doc: 'the daemon is busy with a job that excludes this request (wait, or cancel it)' },
+  /** The user declined a confirmation. */
+  DECLINED: { exit: 67, doc: 'the operation was not confirmed, nothing was changed' },
+  /** The control protocol was violated (version mismatch, malformed message). */
+  PROTOCOL: { exit: 79, doc: 'the control protocol failed (backupmatectl and daemon versions differ, or a malformed message)' },
   /** A bug: anything we did not anticipate. */
   INTERNAL: { exit: 70, doc: 'an unexpected internal error (a bug: please report it with the log)' },
 } as const;

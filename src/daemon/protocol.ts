@@ -1,0 +1,131 @@
+/**
+ * The control protocol between backupmatectl and the daemon: newline-delimited JSON over a Unix
+ * socket (CONTROL_SOCKET, mode 0660, group CONTROL_SOCKET_GROUP).
+ *
+ * One connection carries one request. The client sends a Request line; the daemon answers with
+ * zero or more Event lines and exactly one final Result or Error line, then closes. For requests
+ * that need a confirmation (restore without --yes), the daemon sends an event `confirm` and waits
+ * for a `{"v":1,"id":…,"method":"confirm","params":{"yes":true|false}}` line on the same
+ * connection. If the client disconnects, the daemon treats it as "no" (for confirmations) and
+ * otherwise lets the job go on (backups) — `--wait` just stops watching.
+ *
+ * Versioned: `v` is PROTOCOL_VERSION; a daemon answers a request with another major version with
+ * an Error of code PROTOCOL. Error codes come from the one registry (domain/errors.ts) and map to
+ * backupmatectl's exit statuses.
+ */
+import type { ErrorCode } from '../domain/errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export type Method = 'status' | 'list' | 'backup' | 'cancel' | 'restore' | 'verify' | 'confirm';
+
+export interface Request {
+  v: number;
+  id: number;
+  method: Method;
+  params?: Record<string, unknown>;
+}
+
+/** Progress and other interim messages. */
+export interface EventMessage {
+  v: number;
+  id: number;
+  event: 'progress' | 'log' | 'state' | 'confirm';
+  /** progress: stage ('backup'|'download'|'prepare'|'stop'|'put-back'|'start'|...), bytes, total (may be 0 = unknown). */
+  [key: string]: unknown;
+}
+
+export interface ResultMessage {
+  v: number;
+  id: number;
+  result: unknown;
+}
+
+export interface ErrorMessage {
+  v: number;
+  id: number;
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+export type DaemonMessage = EventMessage | ResultMessage | ErrorMessage;
+
+// --- params and results of each method -------------------------------------------------------
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobKind = 'backup' | 'restore';
+
+export interface JobView {
+  id: string;
+  kind: JobKind;
+  /** For backups: 'full' | 'incremental' | 'auto' as requested; the plan's kind once decided. */
+  backupKind?: 'full' | 'incremental' | 'auto';
+  trigger: 'schedule' | 'manual' | 'catch-up';
+  state: JobState;
+  reason: string;
+  backupId?: string;
+  queuedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  bytes: number;
+  /** Raw bytes read so far / expected total when known (0 = unknown). */
+  progress?: { stage: string; bytes: number; total: number };
+  error?: { code: ErrorCode; message: string; stage?: string };
+}
+
+export interface StatusResult {
+  version: string;
+  pid: number;
+  startedAt: string;
+  state: 'idle' | 'running' | 'stopping' | 'paused';
+  running: JobView | null;
+  queued: JobView[];
+  next: { full: string | null; incremental: string | null };
+  timeZone: string;
+  last: {
+    full: { success: JobView | null; failure: JobView | null };
+    incremental: { success: JobView | null; failure: JobView | null };
+  };
+  recent: JobView[];
+  store: string;
+}
+
+/** backup: params { kind?: 'full'|'incremental'|'auto' }; result: JobView (queued). With --wait the client then follows progress via events until the job ends: the daemon keeps the connection open when params.wait is true, sending progress events and a final result JobView. */
+export interface BackupParams {
+  kind?: 'full' | 'incremental' | 'auto';
+  wait?: boolean;
+}
+
+/** cancel: params { job?: string } (default: the running job); result: JobView of the cancelled job. */
+export interface CancelParams {
+  job?: string;
+}
+
+/** restore: params; result: RestoreResultView. Events: progress, then confirm (unless yes), then progress. */
+export interface RestoreParams {
+  id?: string;
+  time?: string;
+  mode: 'target-dir' | 'copy-back' | 'move-back';
+  targetDir?: string;
+  yes?: boolean;
+  noStart?: boolean;
+}
+
+export interface ConfirmEvent {
+  event: 'confirm';
+  /** Human text: what will happen, naming the datadir and the server that will be stopped. */
+  prompt: string;
+  datadir: string;
+  stopCommand: string | null;
+}
+
+export interface RestoreResultView {
+  id: string;
+  chain: string[];
+  mode: RestoreParams['mode'];
+  destination: string;
+  movedAside: string | null;
+  serverStarted: boolean;
+  timings: Record<string, number>;
+}
+
+/** list: params { } ; result: the same JSON as `backupmate list --json`. */
