@@ -682,7 +682,7 @@ export const SCHEMA: Schema = {
     env: 'CONTROL_SOCKET',
     section: 'Daemon',
     doc: 'Unix socket the daemon listens on for backupmatectl (created mode 0660).',
-    example: '/run/backupmate/backupmate.sock',
+    example: '/run/backupmate/main.sock',
   },
   CONTROL_SOCKET_GROUP: {
     format: 'bm-text',
@@ -690,7 +690,7 @@ export const SCHEMA: Schema = {
     env: 'CONTROL_SOCKET_GROUP',
     section: 'Daemon',
     doc: 'Group that owns the control socket; its members may use backupmatectl. Empty = the daemon user\'s group.',
-    example: 'backupmate',
+    example: 'dba',
   },
   STATE_DIR: {
     format: 'bm-path',
@@ -698,7 +698,7 @@ export const SCHEMA: Schema = {
     env: 'STATE_DIR',
     section: 'Daemon',
     doc: 'Directory for the daemon\'s small state file (job history, so status survives a restart).',
-    example: '/var/lib/backupmate',
+    example: '/var/lib/backupmate/main',
   },
   MARIADB_STOP_COMMAND: {
     format: 'bm-text',
