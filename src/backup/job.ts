@@ -60,6 +60,8 @@ export interface BackupRunOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   now?: () => Date;
+  /** Called once the backup's id is known, before any data flows. */
+  onStart?: (id: string) => void;
 }
 
 export function runFullBackup(storage: Storage, logger: Logger, s: BackupSettings, opts: BackupRunOptions = {}): Promise<Manifest> {
@@ -77,6 +79,7 @@ export async function runBackup(
   const prefix = target.kind === 'full' ? s.fullPrefix : s.incrementalPrefix;
   const id = await freeId(storage, [s.fullPrefix, s.incrementalPrefix], started);
   const dir = `${prefix}${id}/`;
+  opts.onStart?.(id);
   const log = logger.child({ backupId: id, kind: target.kind, ...(target.kind === 'incremental' ? { parentId: target.parentId } : {}) });
   log.info('backup started', { event: 'backup.start', store: storage.description, dir });
 

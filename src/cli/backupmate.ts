@@ -10,7 +10,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command, Option } from "commander";
 import { runMain } from './main.js';
-import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand } from './commands.js';
+import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand } from './commands.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -61,6 +61,17 @@ export function buildProgram(): Command {
     .description('apply retention (RETENTION_FULL_COUNT, RETENTION_DAYS): delete whole expired chains and stale incomplete backups')
     .option('--dry-run', 'list exactly what would be deleted, delete nothing')
     .action(async (_opts, cmd: Command) => pruneCommand(cmd.optsWithGlobals()));
+
+  program
+    .command('run')
+    .description('run the resident daemon (for systemd: Type=notify); schedules, job queue, control socket for backupmatectl')
+    .addHelpText(
+      'after',
+      '\nWith --config FILE the daemon reads only that file (and the environment), not /etc/backupmate/*.env:\n' +
+        'one file per instance of the backupmate@NAME unit. SIGTERM cancels the running job and exits 0; SIGHUP reloads\n' +
+        'the configuration (an invalid one is rejected and the old one kept).',
+    )
+    .action(async (_opts, cmd: Command) => runCommand(cmd.optsWithGlobals()));
 
   const config = program.command('config').description('validate and show the configuration');
   config

@@ -2,20 +2,18 @@
  * The one-shot command handlers: each loads the configuration, builds what it needs through the
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
-import { runBackup, type BackupTarget } from '../backup/job.js';
-import { parseRestoreTime, summarize } from '../domain/chain.js';
-import { planBackup } from '../domain/plan.js';
-import { serverVersion } from '../mariadb/server.js';
+import { catalogPrefixes, decideBackup } from '../backup/decide.js';
+import { runBackup } from '../backup/job.js';
+import { parseRestoreTime } from '../domain/chain.js';
 import { prune } from '../retention/prune.js';
-import type { Storage } from '../storage/storage.js';
-import type { Logger } from '../log/logger.js';
+import { Daemon } from '../daemon/daemon.js';
 import { loadConfig, type Config } from '../config/load.js';
 import { redactedView } from '../config/redact.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import { runRestore, type RestoreMode } from '../restore/job.js';
-import { readCatalog } from '../storage/catalog.js';
+import { catalogJson, readCatalog } from '../storage/catalog.js';
 import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
 import { renderCatalog, renderTable } from './format.js';
 
@@ -56,7 +54,7 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
   try {
     const storage = makeStorage(c);
     const requested = opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto';
-    const target = await planTarget(c, storage, logger, requested);
+    const { target } = await decideBackup(c, backupSettings(c), storage, logger, requested);
     await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal });
     // Retention after every successful backup. Its failure is logged loudly but does not turn a
     // good backup into a failed one.
@@ -67,42 +65,6 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
     cancel.dispose();
     await closeLogger(logger);
   }
-}
-
-/** Asks the planner (pure) what to take, with the facts it needs, and logs the decision and why. */
-async function planTarget(c: Config, storage: Storage, logger: Logger, requested: 'full' | 'incremental' | 'auto'): Promise<BackupTarget> {
-  if (requested === 'full') {
-    logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: '--full was given' });
-    return { kind: 'full' };
-  }
-  const catalog = await readCatalog(storage, catalogPrefixes(c));
-  const settings = backupSettings(c);
-  const plan = planBackup({
-    now: new Date(),
-    timeZone: c.SCHEDULE_TIMEZONE,
-    fullSchedule: c.FULL_BACKUP_SCHEDULE,
-    incrementalBase: c.INCREMENTAL_BASE,
-    maxChainLength: c.MAX_CHAIN_LENGTH,
-    serverVersion: await serverVersion(settings.connection, settings.tempDir),
-    valid: catalog.backups.map((b) => summarize(b.manifest)),
-    incompleteIds: catalog.incomplete.map((d) => d.id),
-    requested,
-  });
-  logger.info(`decided on ${plan.kind === 'full' ? 'a full' : 'an incremental'} backup: ${plan.reason}`, {
-    event: 'backup.plan',
-    kind: plan.kind,
-    reason: plan.reason,
-    ...(plan.kind === 'incremental' ? { parentId: plan.parent.id, fullId: plan.full.id, chainLength: plan.chainLength } : {}),
-  });
-  if (plan.kind === 'full') return { kind: 'full' };
-  return { kind: 'incremental', parentId: plan.parent.id, fullId: plan.full.id, fromLsn: plan.parent.lsn.to };
-}
-
-function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'incremental' }[] {
-  return [
-    { prefix: c.FULL_BACKUP_PREFIX, kind: 'full' },
-    { prefix: c.INCREMENTAL_BACKUP_PREFIX, kind: 'incremental' },
-  ];
 }
 
 export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Promise<void> {
@@ -132,17 +94,7 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   try {
     const catalog = await readCatalog(makeStorage(c), catalogPrefixes(c));
     if (opts.json) {
-      process.stdout.write(
-        JSON.stringify(
-          {
-            backups: catalog.backups.map((b) => ({ ...b.manifest, status: 'ok' })),
-            incomplete: catalog.incomplete.map((d) => ({ id: d.id, kind: d.kind, status: 'incomplete', objects: d.objects.map((o) => o.key), bytes: d.objects.reduce((a, o) => a + o.size, 0) })),
-            unreadable: catalog.broken.map((b) => ({ id: b.dir.id, kind: b.dir.kind, status: 'unreadable', error: b.error })),
-          },
-          null,
-          2,
-        ) + '\n',
-      );
+      process.stdout.write(JSON.stringify(catalogJson(catalog), null, 2) + '\n');
     } else {
       process.stdout.write(renderCatalog(catalog));
     }
@@ -203,4 +155,20 @@ export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): P
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
   if (what === 'check') process.stdout.write('configuration is valid\n');
   process.stdout.write(renderTable(rows));
+}
+
+/** `backupmate run`: the daemon runs until SIGTERM (exit 0) and reloads on SIGHUP. */
+export async function runCommand(opts: GlobalOpts): Promise<void> {
+  const daemon = await Daemon.start({ files: opts.config, onlyFiles: !!opts.config?.length });
+  await new Promise<void>((resolve) => {
+    process.on('SIGHUP', () => daemon.reload());
+    const stop = () => {
+      void daemon.stop().then(resolve, (e: unknown) => {
+        process.stderr.write(`backupmate: error while stopping: ${errorText(e)}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
 }

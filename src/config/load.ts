@@ -43,6 +43,12 @@ export interface LoadOptions {
   etcDir?: string;
   /** Files given with --config, lowest precedence first. */
   files?: string[];
+  /**
+   * Read only `files` (and the environment), not /etc/backupmate/*.env nor ./.backupmate.env:
+   * `backupmate run --config /etc/backupmate/NAME.env` under the backupmate@NAME template must
+   * not mix in the other instances' files.
+   */
+  onlyFiles?: boolean;
 }
 
 /** The loaded configuration. Frozen, like its `sources` and `warnings`. */
@@ -74,8 +80,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   // consequences (a "missing" bucket) instead of the cause.
   const readProblems: string[] = [];
   const files: EnvFile[] = [];
-  for (const file of listEnvFiles(etcDir, readProblems)) pushIfRead(files, readEnvFile(file, 'listed', readProblems));
-  pushIfRead(files, readEnvFile(path.join(cwd, CWD_FILE_NAME), 'optional', readProblems));
+  if (!opts.onlyFiles) {
+    for (const file of listEnvFiles(etcDir, readProblems)) pushIfRead(files, readEnvFile(file, 'listed', readProblems));
+    pushIfRead(files, readEnvFile(path.join(cwd, CWD_FILE_NAME), 'optional', readProblems));
+  }
   for (const file of opts.files ?? []) pushIfRead(files, readEnvFile(path.resolve(cwd, file), 'explicit', readProblems));
   if (readProblems.length > 0) throw configError(readProblems, []);
 

@@ -62,6 +62,17 @@ export interface RestoreRequest {
   targetDir?: string;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; bytes: number; total: number }) => void;
+  /**
+   * Called once the chain is downloaded, verified and prepared, right before the target is
+   * touched. The daemon asks for confirmation and stops MariaDB here; throwing aborts the restore
+   * with the target untouched.
+   */
+  beforePutBack?: (info: { id: string; chain: string[]; destination: string; mode: RestoreMode }) => Promise<void>;
+  /**
+   * The server will be stopped by `beforePutBack` (daemon-managed restore): skip the early "is a
+   * server running on the datadir?" refusal. The check still runs right before the datadir is touched.
+   */
+  serverStoppedLater?: boolean;
 }
 
 export interface RestoreReport {
@@ -105,7 +116,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     if ((await isEmptyDir(destination)) === false) {
       throw new BackupmateError('TARGET_STATE', `--target-dir ${destination} is not empty: give a new or empty directory`);
     }
-  } else {
+  } else if (!req.serverStoppedLater) {
     await refuseIfRunning(s, destination);
   }
   for (const { dir, manifest: m } of chain) {
@@ -191,6 +202,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     log.info('backup prepared', { event: 'restore.prepared', durationMs: prepareMs, toLsn: prepared.toLsn });
 
     // 4. Put in place.
+    await req.beforePutBack?.({ id, chain: chain.map((c) => c.manifest.id), destination, mode: req.mode });
     const tPut = Date.now();
     let movedAside: string | null = null;
     if (req.mode === 'target-dir') {
@@ -242,7 +254,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   }
 }
 
-async function refuseIfRunning(s: RestoreSettings, datadir: string): Promise<void> {
+export async function refuseIfRunning(s: RestoreSettings, datadir: string): Promise<void> {
   const running = await findRunningServer(datadir, s.socket || undefined);
   if (running) {
     throw new BackupmateError(

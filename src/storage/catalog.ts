@@ -63,3 +63,18 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/** The JSON shape of a listing, shared by `backupmate list --json` and the daemon's `list`. */
+export function catalogJson(catalog: Catalog): unknown {
+  return {
+    backups: catalog.backups.map((b) => ({ ...b.manifest, status: 'ok' })),
+    incomplete: catalog.incomplete.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      status: 'incomplete',
+      objects: d.objects.map((o) => o.key),
+      bytes: d.objects.reduce((a, o) => a + o.size, 0),
+    })),
+    unreadable: catalog.broken.map((b) => ({ id: b.dir.id, kind: b.dir.kind, status: 'unreadable', error: b.error })),
+  };
+}

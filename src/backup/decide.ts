@@ -1,0 +1,54 @@
+/**
+ * Gathers the facts the pure planner needs (catalog, server version, clock) and returns what to
+ * take, with the reason logged. Shared by `backupmate backup` and the daemon's jobs.
+ */
+import type { Config } from '../config/load.js';
+import { summarize } from '../domain/chain.js';
+import { planBackup, type Plan } from '../domain/plan.js';
+import type { Logger } from '../log/logger.js';
+import { serverVersion } from '../mariadb/server.js';
+import { readCatalog } from '../storage/catalog.js';
+import type { Storage } from '../storage/storage.js';
+import type { BackupSettings, BackupTarget } from './job.js';
+
+export function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'incremental' }[] {
+  return [
+    { prefix: c.FULL_BACKUP_PREFIX, kind: 'full' },
+    { prefix: c.INCREMENTAL_BACKUP_PREFIX, kind: 'incremental' },
+  ];
+}
+
+export async function decideBackup(
+  c: Config,
+  settings: BackupSettings,
+  storage: Storage,
+  logger: Logger,
+  requested: 'full' | 'incremental' | 'auto',
+  requestedBy = '--full was given',
+): Promise<{ target: BackupTarget; reason: string; plan: Plan | null }> {
+  if (requested === 'full') {
+    logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: requestedBy });
+    return { target: { kind: 'full' }, reason: requestedBy, plan: null };
+  }
+  const catalog = await readCatalog(storage, catalogPrefixes(c));
+  const plan = planBackup({
+    now: new Date(),
+    timeZone: c.SCHEDULE_TIMEZONE,
+    fullSchedule: c.FULL_BACKUP_SCHEDULE,
+    incrementalBase: c.INCREMENTAL_BASE,
+    maxChainLength: c.MAX_CHAIN_LENGTH,
+    serverVersion: await serverVersion(settings.connection, settings.tempDir),
+    valid: catalog.backups.map((b) => summarize(b.manifest)),
+    incompleteIds: catalog.incomplete.map((d) => d.id),
+    requested,
+  });
+  logger.info(`decided on ${plan.kind === 'full' ? 'a full' : 'an incremental'} backup: ${plan.reason}`, {
+    event: 'backup.plan',
+    kind: plan.kind,
+    reason: plan.reason,
+    ...(plan.kind === 'incremental' ? { parentId: plan.parent.id, fullId: plan.full.id, chainLength: plan.chainLength } : {}),
+  });
+  const target: BackupTarget =
+    plan.kind === 'full' ? { kind: 'full' } : { kind: 'incremental', parentId: plan.parent.id, fullId: plan.full.id, fromLsn: plan.parent.lsn.to };
+  return { target, reason: plan.reason, plan };
+}

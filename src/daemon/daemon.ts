@@ -1,0 +1,424 @@
+/**
+ * The resident daemon (`backupmate run`): the composition root of schedules, queue, control
+ * socket, systemd notifications and signals.
+ *
+ * Lifecycle: load and validate the configuration → open the store and check it answers → listen
+ * on the control socket → READY=1 → start the schedules → catch up missed work (a full now when
+ * one is due). SIGTERM: stop accepting, cancel the running job cleanly (children killed, upload
+ * aborted, no manifest), STOPPING=1, exit 0. SIGHUP: reload the configuration; an invalid one is
+ * rejected with a logged reason and the old one stays in force.
+ */
+import * as os from 'node:os';
+import { catalogPrefixes, decideBackup } from '../backup/decide.js';
+import { runBackup } from '../backup/job.js';
+import type { Config } from '../config/load.js';
+import { loadConfig, type LoadOptions } from '../config/load.js';
+import { parseRestoreTime, summarize } from '../domain/chain.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
+import { planBackup } from '../domain/plan.js';
+import { fmtBytes } from '../domain/units.js';
+import { closeLogger, type Logger } from '../log/logger.js';
+import { serverVersion } from '../mariadb/server.js';
+import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
+import { runRestore } from '../restore/job.js';
+import { prune } from '../retention/prune.js';
+import { catalogJson, readCatalog } from '../storage/catalog.js';
+import type { Storage } from '../storage/storage.js';
+import { VERSION } from '../version.js';
+import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
+import { ControlServer, type Connection } from './control.js';
+import { handlers } from './handlers/index.js';
+import { SystemdNotifier } from './notify.js';
+import type { JobView, RestoreParams, RestoreResultView, StatusResult } from './protocol.js';
+import { JobQueue } from './queue.js';
+import { Scheduler } from './scheduler.js';
+import { lastOutcomes, loadState, recordJob, saveState, type DaemonState } from './state.js';
+
+/** What the control handlers may ask of the daemon. */
+export interface DaemonApi {
+  status(): StatusResult;
+  list(): Promise<unknown>;
+  backup(kind: 'full' | 'incremental' | 'auto', wait: boolean, conn: Connection): Promise<JobView>;
+  cancel(job?: string): JobView;
+  restore(params: RestoreParams, conn: Connection): Promise<RestoreResultView>;
+}
+
+export class Daemon implements DaemonApi {
+  private config: Config;
+  private logger: Logger;
+  private storage: Storage;
+  private readonly queue: JobQueue;
+  private readonly scheduler: Scheduler;
+  private readonly notifier: SystemdNotifier;
+  private control: ControlServer | null = null;
+  private state: DaemonState;
+  private readonly startedAt = new Date();
+  private stopping = false;
+  private saveChain: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly loadOpts: LoadOptions,
+    config: Config,
+    logger: Logger,
+    state: DaemonState,
+  ) {
+    this.config = config;
+    this.logger = logger;
+    this.storage = makeStorage(config);
+    this.state = state;
+    this.queue = new JobQueue(state.nextJobSeq);
+    this.notifier = new SystemdNotifier(logger);
+    this.scheduler = new Scheduler(logger, (name) => {
+      const { job, coalesced } = this.queue.enqueue(this.backupJob('auto', 'schedule', `${name} schedule tick`));
+      this.logger.info(coalesced ? `${name} schedule tick coalesced into waiting job ${job.id}` : `${name} schedule tick queued job ${job.id}`, {
+        event: coalesced ? 'schedule.coalesced' : 'schedule.tick',
+        schedule: name,
+        jobId: job.id,
+      });
+    });
+    this.queue.onChange((job, ev) => this.onJobChange(job, ev));
+  }
+
+  /** Loads everything and starts; throws (CONFIG, STORAGE, BUSY...) when the daemon cannot run. */
+  static async start(loadOpts: LoadOptions): Promise<Daemon> {
+    const config = loadConfig(loadOpts);
+    const logger = makeLogger(config, 'stdout', 'run');
+    const { state, problem } = await loadState(config.STATE_DIR);
+    if (problem) logger.warn(problem, { event: 'state.unreadable' });
+    const d = new Daemon(loadOpts, config, logger, state);
+    await d.boot();
+    return d;
+  }
+
+  private async boot(): Promise<void> {
+    const c = this.config;
+    this.logger.info('backupmate daemon starting', { event: 'daemon.start', version: VERSION, store: this.storage.description, socket: c.CONTROL_SOCKET });
+    // The store must answer before we say READY: a daemon that cannot reach its store is not ready.
+    await this.storage.list(c.FULL_BACKUP_PREFIX);
+    this.control = new ControlServer(c.CONTROL_SOCKET, c.CONTROL_SOCKET_GROUP, handlers(this), this.logger);
+    await this.control.listen();
+    this.scheduler.start({ full: c.FULL_BACKUP_SCHEDULE, incremental: c.INCREMENTAL_BACKUP_SCHEDULE, timeZone: c.SCHEDULE_TIMEZONE });
+    await this.notifier.ready(this.statusLine());
+    this.logger.info('backupmate daemon ready', { event: 'daemon.ready', next: this.nextRuns() });
+    this.reportLastFailures();
+    void this.catchUp();
+  }
+
+  /** A missed full (newest full older than the full period, or none) runs now. */
+  private async catchUp(): Promise<void> {
+    try {
+      const c = this.config;
+      const settings = backupSettings(c);
+      const catalog = await readCatalog(this.storage, catalogPrefixes(c));
+      const plan = planBackup({
+        now: new Date(),
+        timeZone: c.SCHEDULE_TIMEZONE,
+        fullSchedule: c.FULL_BACKUP_SCHEDULE,
+        incrementalBase: c.INCREMENTAL_BASE,
+        maxChainLength: c.MAX_CHAIN_LENGTH,
+        serverVersion: await serverVersion(settings.connection, settings.tempDir),
+        valid: catalog.backups.map((b) => summarize(b.manifest)),
+        incompleteIds: catalog.incomplete.map((d) => d.id),
+      });
+      if (plan.kind === 'full' && c.FULL_BACKUP_SCHEDULE !== 'off') {
+        const { job } = this.queue.enqueue(this.backupJob('full', 'catch-up', `catch-up at start: ${plan.reason}`));
+        this.logger.info(`catch-up: a full backup is due, queued job ${job.id}`, { event: 'daemon.catch_up', reason: plan.reason, jobId: job.id });
+      } else {
+        this.logger.info('catch-up: nothing missed', { event: 'daemon.catch_up', reason: plan.reason });
+      }
+    } catch (e) {
+      this.logger.error(`catch-up check failed: ${errorText(e)}; the schedules still run`, { event: 'daemon.catch_up', status: 'failed' });
+    }
+  }
+
+  private reportLastFailures(): void {
+    for (const kind of ['full', 'incremental'] as const) {
+      const { success, failure } = lastOutcomes(this.state.jobs, kind);
+      if (failure && (!success || failure.finishedAt! > success.finishedAt!)) {
+        this.logger.warn(`the last ${kind} backup failed (job ${failure.id} at ${failure.finishedAt}: ${failure.error?.message}); it is retried at the next tick`, {
+          event: 'daemon.last_failure',
+          kind,
+          jobId: failure.id,
+        });
+      }
+    }
+  }
+
+  // --- jobs ------------------------------------------------------------------------------------
+
+  private backupJob(kind: 'full' | 'incremental' | 'auto', trigger: JobView['trigger'], reason: string) {
+    return {
+      kind: 'backup' as const,
+      trigger,
+      backupKind: kind,
+      reason,
+      run: async (ctx: import('./queue.js').JobContext) => {
+        const c = this.config;
+        const storage = this.storage;
+        const settings = backupSettings(c);
+        const log = this.logger;
+        const decided = await decideBackup(c, settings, storage, log, kind, reason);
+        ctx.setBackupKind(decided.target.kind);
+        ctx.setReason(decided.plan ? `${reason}: ${decided.reason}` : reason);
+        const estimate = await this.estimateRaw(decided.target.kind);
+        const m = await runBackup(storage, log, settings, decided.target, {
+          signal: ctx.signal,
+          onStart: (id) => ctx.setBackupId(id),
+          onProgress: (p) => ctx.progress({ stage: 'backup', bytes: p.rawBytes, total: estimate }),
+        });
+        await prune(storage, log, pruneSettings(c), { dryRun: false }).catch((e: unknown) =>
+          log.error(`retention after the backup failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed' }),
+        );
+        return { bytes: m.storedBytes };
+      },
+    };
+  }
+
+  /** Expected raw size of a backup, for progress percentages: the newest full's (0 = unknown). */
+  private async estimateRaw(kind: 'full' | 'incremental'): Promise<number> {
+    if (kind !== 'full') return 0;
+    const done = [...this.state.jobs].reverse().find((j) => j.kind === 'backup' && j.backupKind === 'full' && j.state === 'succeeded');
+    return done?.progress?.bytes ?? 0;
+  }
+
+  private onJobChange(job: JobView, ev: 'queued' | 'started' | 'progress' | 'finished'): void {
+    if (ev !== 'progress') {
+      const fields = {
+        event: `job.${ev}`,
+        jobId: job.id,
+        jobKind: job.kind,
+        kind: job.backupKind,
+        trigger: job.trigger,
+        backupId: job.backupId,
+        status: job.state,
+        reason: job.reason,
+        bytes: job.bytes,
+        ...(job.startedAt && job.finishedAt ? { durationMs: Date.parse(job.finishedAt) - Date.parse(job.startedAt) } : {}),
+        ...(job.error ? { error: job.error.message, code: job.error.code, stage: job.error.stage } : {}),
+      };
+      if (job.state === 'failed') this.logger.error(`job ${job.id} failed: ${job.error?.message}`, fields);
+      else this.logger.info(`job ${job.id} ${job.state}`, fields);
+      recordJob(this.state, job);
+      this.state.nextJobSeq = this.queue.nextSeq;
+      this.persist();
+    }
+    this.notifier.status(this.statusLine());
+  }
+
+  private persist(): void {
+    const snapshot = JSON.parse(JSON.stringify(this.state)) as DaemonState;
+    this.saveChain = this.saveChain
+      .then(() => saveState(this.config.STATE_DIR, snapshot))
+      .catch((e: unknown) => {
+        this.logger.error(`cannot write the state file in ${this.config.STATE_DIR}: ${errorText(e)}`, { event: 'state.unwritable' });
+      });
+  }
+
+  // --- status ----------------------------------------------------------------------------------
+
+  private nextRuns(): { full: string | null; incremental: string | null } {
+    const n = this.scheduler.next();
+    return { full: n.full?.toISOString() ?? null, incremental: n.incremental?.toISOString() ?? null };
+  }
+
+  private statusLine(): string {
+    if (this.stopping) return 'stopping';
+    const r = this.queue.current;
+    if (r) {
+      const p = r.progress;
+      const pct = p && p.total > 0 ? `${Math.min(99, Math.floor((p.bytes / p.total) * 100))}% ` : '';
+      const what = r.kind === 'backup' ? `backup ${r.backupId ?? '(planning)'}` : `restore ${r.backupId ?? ''}`.trim();
+      return `${what}: ${pct}${fmtBytes(p?.bytes ?? 0)}`;
+    }
+    const n = this.scheduler.next();
+    const fmt = (d: Date | null) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') + 'Z' : 'off');
+    return `idle; next full ${fmt(n.full)}, next incremental ${fmt(n.incremental)}`;
+  }
+
+  status(): StatusResult {
+    const jobs = this.state.jobs;
+    return {
+      version: VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      state: this.stopping ? 'stopping' : this.scheduler.paused ? 'paused' : this.queue.current ? 'running' : 'idle',
+      running: this.queue.current,
+      queued: this.queue.queued,
+      next: this.nextRuns(),
+      timeZone: this.config.SCHEDULE_TIMEZONE || Intl.DateTimeFormat().resolvedOptions().timeZone,
+      last: { full: lastOutcomes(jobs, 'full'), incremental: lastOutcomes(jobs, 'incremental') },
+      recent: jobs.slice(-10),
+      store: this.storage.description,
+    };
+  }
+
+  async list(): Promise<unknown> {
+    return catalogJson(await readCatalog(this.storage, catalogPrefixes(this.config)));
+  }
+
+  // --- requests --------------------------------------------------------------------------------
+
+  async backup(kind: 'full' | 'incremental' | 'auto', wait: boolean, conn: Connection): Promise<JobView> {
+    const { job } = this.queue.enqueue(this.backupJob(kind, 'manual', `requested with backupmatectl backup${kind === 'auto' ? '' : ` --${kind}`}`));
+    if (!wait) return job;
+    return this.follow(job, conn);
+  }
+
+  /** Streams a job's progress to the client until it ends; a failed job becomes its error. */
+  private async follow(job: JobView, conn: Connection): Promise<JobView> {
+    const listener = (j: JobView, ev: string) => {
+      if (j.id === job.id && !conn.closed) conn.event(ev === 'progress' ? 'progress' : 'state', ev === 'progress' ? { ...j.progress, backupId: j.backupId } : { state: j.state, backupId: j.backupId, reason: j.reason });
+    };
+    this.queue.onChange(listener);
+    let final: JobView;
+    try {
+      final = (await this.queue.wait(job.id)) ?? job;
+    } finally {
+      this.queue.offChange(listener);
+    }
+    if (final.state !== 'succeeded') {
+      throw new BackupmateError(final.error?.code ?? 'INTERNAL', `job ${final.id} ${final.state}: ${final.error?.message ?? ''}`.trim());
+    }
+    return final;
+  }
+
+  cancel(job?: string): JobView {
+    return this.queue.cancel(job);
+  }
+
+  async restore(p: RestoreParams, conn: Connection): Promise<RestoreResultView> {
+    if (!['target-dir', 'copy-back', 'move-back'].includes(p.mode)) {
+      throw new BackupmateError('USAGE', `restore: mode must be target-dir, copy-back or move-back, got "${String(p.mode)}"`);
+    }
+    const c = this.config;
+    const time = p.time ? parseRestoreTime(p.time, c.SCHEDULE_TIMEZONE) : undefined;
+    const manageServer = p.mode !== 'target-dir';
+    const service: ServiceSettings = {
+      stopCommand: c.MARIADB_STOP_COMMAND,
+      startCommand: c.MARIADB_START_COMMAND,
+      timeoutMs: c.MARIADB_SERVICE_TIMEOUT * 1000,
+      datadir: c.MARIADB_DATADIR,
+      connection: backupSettings(c).connection,
+      tempDir: c.LOCAL_TEMP_DIR,
+    };
+    let result: RestoreResultView | null = null;
+    const { job } = this.queue.enqueue({
+      kind: 'restore',
+      trigger: 'manual',
+      reason: `restore ${p.id ?? `--time ${p.time}`} (${p.mode})`,
+      run: async (ctx) => {
+        this.scheduler.paused = true;
+        const log = this.logger;
+        try {
+          let stopped = false;
+          const report = await runRestore(this.storage, log, restoreSettings(c), {
+            id: p.id ?? 'latest',
+            time,
+            mode: p.mode,
+            targetDir: p.targetDir,
+            signal: ctx.signal,
+            serverStoppedLater: manageServer,
+            onProgress: (pr) => {
+              ctx.progress(pr);
+              conn.event('progress', pr);
+            },
+            beforePutBack: async (info) => {
+              ctx.setBackupId(info.id);
+              if (!manageServer) return;
+              if (!p.yes) {
+                const prompt =
+                  `Restore ${info.chain.join(' -> ')} into ${info.destination} (${p.mode})?\n` +
+                  `  MariaDB will be stopped with: ${c.MARIADB_STOP_COMMAND}\n` +
+                  `  the current datadir ${info.destination} will be moved aside (not deleted)\n` +
+                  (p.noStart ? '  MariaDB will NOT be started afterwards (--no-start)\n' : `  then started with: ${c.MARIADB_START_COMMAND}\n`);
+                conn.event('confirm', { prompt, datadir: info.destination, stopCommand: c.MARIADB_STOP_COMMAND });
+                const answer = await conn.next('confirm');
+                if (answer?.params?.yes !== true) {
+                  throw new BackupmateError('DECLINED', 'restore not confirmed: nothing was changed (the server was not stopped)');
+                }
+              }
+              conn.event('progress', { stage: 'stop', bytes: 0, total: 0 });
+              await stopServer(log, service);
+              stopped = true;
+            },
+          });
+          let serverStarted = false;
+          if (manageServer && !p.noStart) {
+            conn.event('progress', { stage: 'start', bytes: 0, total: 0 });
+            try {
+              await startServer(log, service);
+              serverStarted = true;
+            } catch (e) {
+              const aside = report.movedAside;
+              throw new BackupmateError(
+                'TOOL_FAILED',
+                `the restore of ${report.id} is in place at ${report.destination}, but MariaDB did not come back: ${errorText(e)}. ` +
+                  `Check the server's log (journalctl -u mariadb, or the *.err file in ${report.destination}). ` +
+                  (aside
+                    ? `To roll back to the previous datadir: ${c.MARIADB_STOP_COMMAND}; mv ${report.destination} ${report.destination}.failed-restore; mv ${aside} ${report.destination}; ${c.MARIADB_START_COMMAND}`
+                    : 'There was no previous datadir to roll back to.'),
+              );
+            }
+          } else if (stopped) {
+            log.warn('MariaDB was left stopped (--no-start)', { event: 'restore.no_start' });
+          }
+          result = {
+            id: report.id,
+            chain: report.chain,
+            mode: report.mode,
+            destination: report.destination,
+            movedAside: report.movedAside,
+            serverStarted,
+            timings: report.timings,
+          };
+          return { bytes: report.downloadedBytes };
+        } finally {
+          this.scheduler.paused = false;
+        }
+      },
+    });
+    const final = (await this.queue.wait(job.id)) ?? job;
+    if (final.state !== 'succeeded' || !result) {
+      throw new BackupmateError(final.error?.code ?? 'INTERNAL', final.error?.message ?? `restore job ${final.id} ${final.state}`);
+    }
+    return result;
+  }
+
+  // --- signals ---------------------------------------------------------------------------------
+
+  /** SIGHUP: a valid new configuration replaces the old; an invalid one is logged and ignored. */
+  reload(): void {
+    let next: Config;
+    try {
+      next = loadConfig(this.loadOpts);
+    } catch (e) {
+      this.logger.error(`configuration reload rejected, the previous configuration stays in force: ${errorText(e)}`, { event: 'config.reload', status: 'rejected' });
+      return;
+    }
+    const socketChanged = next.CONTROL_SOCKET !== this.config.CONTROL_SOCKET;
+    this.config = next;
+    this.storage = makeStorage(next);
+    const oldLogger = this.logger;
+    this.logger = makeLogger(next, 'stdout', 'run');
+    void closeLogger(oldLogger);
+    this.scheduler.start({ full: next.FULL_BACKUP_SCHEDULE, incremental: next.INCREMENTAL_BACKUP_SCHEDULE, timeZone: next.SCHEDULE_TIMEZONE });
+    this.logger.info('configuration reloaded', { event: 'config.reload', status: 'applied', next: this.nextRuns() });
+    if (socketChanged) this.logger.warn('CONTROL_SOCKET changed: restart the daemon for it to take effect', { event: 'config.reload' });
+    this.notifier.status(this.statusLine());
+  }
+
+  /** SIGTERM: stop accepting work, cancel the running job cleanly, exit 0. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.info('stopping: no new jobs; cancelling the running job', { event: 'daemon.stopping', running: this.queue.current?.id ?? null });
+    await this.notifier.stopping();
+    this.scheduler.stop();
+    await this.control?.close();
+    await this.queue.shutdown();
+    this.control?.dropClients();
+    await this.saveChain;
+    this.logger.info('backupmate daemon stopped', { event: 'daemon.stop', host: os.hostname() });
+    await closeLogger(this.logger);
+  }
+}
