@@ -93,6 +93,9 @@ export class ControlServer {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     const lines = createInterface({ input: socket, crlfDelay: Infinity });
+    // readline re-emits its input's errors: a client that vanishes mid-write (EPIPE, ECONNRESET)
+    // must not become an uncaught exception that takes the daemon down.
+    lines.on('error', () => {});
     const waiting: { method: Method; resolve: (r: Request | null) => void }[] = [];
     let first: Request | null = null;
     let closed = false;

@@ -17,7 +17,8 @@ import { parseRestoreTime, summarize } from '../domain/chain.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { planBackup } from '../domain/plan.js';
 import { fmtBytes } from '../domain/units.js';
-import { closeLogger, type Logger } from '../log/logger.js';
+import { closeLogger, updateSecrets, type Logger } from '../log/logger.js';
+import { secretValues } from '../config/redact.js';
 import { serverVersion } from '../mariadb/server.js';
 import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
 import { runRestore } from '../restore/job.js';
@@ -395,15 +396,19 @@ export class Daemon implements DaemonApi {
       this.logger.error(`configuration reload rejected, the previous configuration stays in force: ${errorText(e)}`, { event: 'config.reload', status: 'rejected' });
       return;
     }
-    const socketChanged = next.CONTROL_SOCKET !== this.config.CONTROL_SOCKET;
+    const prev = this.config;
     this.config = next;
     this.storage = makeStorage(next);
-    const oldLogger = this.logger;
-    this.logger = makeLogger(next, 'stdout', 'run');
-    void closeLogger(oldLogger);
+    // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
+    // are added to its redaction and its level follows the new configuration.
+    updateSecrets(this.logger, secretValues(next));
+    this.logger.level = next.LOG_LEVEL;
+    for (const w of next.warnings) this.logger.warn(w, { event: 'config.warning' });
     this.scheduler.start({ full: next.FULL_BACKUP_SCHEDULE, incremental: next.INCREMENTAL_BACKUP_SCHEDULE, timeZone: next.SCHEDULE_TIMEZONE });
     this.logger.info('configuration reloaded', { event: 'config.reload', status: 'applied', next: this.nextRuns() });
-    if (socketChanged) this.logger.warn('CONTROL_SOCKET changed: restart the daemon for it to take effect', { event: 'config.reload' });
+    for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE'] as const) {
+      if (next[key] !== prev[key]) this.logger.warn(`${key} changed: restart the daemon for it to take effect`, { event: 'config.reload', key });
+    }
     this.notifier.status(this.statusLine());
   }
 

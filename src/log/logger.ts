@@ -53,9 +53,10 @@ const redactFormat = winston.format((info, opts: unknown) => {
 });
 
 export function createLogger(opts: LoggerOptions): Logger {
+  const redaction = { secrets: opts.secrets ?? [] };
   const format = winston.format.combine(
     winston.format.timestamp(),
-    redactFormat({ secrets: opts.secrets ?? [] }),
+    redactFormat(redaction),
     winston.format.json(),
   );
   const transports: winston.transport[] = [];
@@ -80,7 +81,19 @@ export function createLogger(opts: LoggerOptions): Logger {
   if (!transports.length) transports.push(new winston.transports.Console({ silent: true }));
   const logger = winston.createLogger({ level: opts.level, format, transports, defaultMeta: opts.defaultMeta });
   if (fileProblem) logger.warn(fileProblem, { event: 'log.file_unwritable' });
+  redactions.set(logger, redaction);
   return logger;
+}
+
+const redactions = new WeakMap<Logger, { secrets: readonly string[] }>();
+
+/**
+ * Replaces the secrets a logger redacts (after a configuration reload changed a password): every
+ * later line, from this logger and its children, hides the new values as well as the old ones.
+ */
+export function updateSecrets(logger: Logger, secrets: readonly string[]): void {
+  const r = redactions.get(logger);
+  if (r) r.secrets = [...new Set([...r.secrets, ...secrets])];
 }
 
 /** Waits until every transport has flushed (call before process exit). */

@@ -32,6 +32,8 @@ export interface PrivateServer {
   clientDefaultsFile: string;
   /** Root password in effect (undefined: root has no password). */
   rootPassword: string | undefined;
+  /** The exact mariadbd command line this server runs with (for start scripts in daemon tests). */
+  readonly commandLine: string[];
   /** Runs SQL through the `mariadb` client as root over the socket; returns stdout (tab separated, --batch --skip-column-names). Throws with stderr on failure. */
   sql(query: string, database?: string): Promise<string>;
   /** CHECKSUM TABLE for every base table in the given databases (default: all non-system databases): returns a map "db.table" -> checksum string. */
@@ -321,6 +323,11 @@ class ServerImpl implements PrivateServer {
       result[line.slice(0, tab)] = line.slice(tab + 1);
     }
     return result;
+  }
+
+  /** The exact mariadbd command line this server runs with (for start scripts in daemon tests). */
+  get commandLine(): string[] {
+    return [MARIADBD, ...this.mariadbdArgs()];
   }
 
   private mariadbdArgs(): string[] {
