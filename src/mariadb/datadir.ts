@@ -96,7 +96,9 @@ export async function moveDatadirAside(datadir: string, stamp: string): Promise<
   } catch (e) {
     throw new BackupmateError('TARGET_STATE', `cannot move the datadir ${datadir} aside to ${aside}: ${errorText(e)}`);
   }
-  await fs.mkdir(datadir, { mode: st.mode & 0o7777 });
+  await fs.mkdir(datadir);
+  // chmod, not mkdir's mode: the service's UMask=0077 would mask the old mode away.
+  await fs.chmod(datadir, st.mode & 0o7777);
   await fs.chown(datadir, st.uid, st.gid).catch(() => {});
   return aside;
 }

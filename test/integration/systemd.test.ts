@@ -4,7 +4,7 @@
  *
  * - `systemd-analyze verify` on both units, the template as the instance backupmate@main;
  * - `systemd-analyze security --offline=yes`: the exposure level must not get worse than the
- *   one documented in deploy/README-systemd.md;
+ *   one documented in README.md;
  * - the settings the daemon relies on (Type=notify, NotifyAccess=all, directories, sandbox),
  *   and that the template's sandbox is the same as the single unit's;
  * - `bash -n deploy/install.sh`, and `deploy/install.sh --dry-run`, which must change nothing.
@@ -23,7 +23,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const UNIT_DIR = path.join(REPO, 'systemd');
 const INSTALLER = path.join(REPO, 'deploy/install.sh');
 const INSTALLED_BIN = '/usr/bin/backupmate';
-/** The exposure level reported in deploy/README-systemd.md (2.8 there); more is a regression. */
+/** The exposure level reported in README.md (2.8 there); more is a regression. */
 const MAX_EXPOSURE = 2.8;
 
 const ANALYZE = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => fs.existsSync(p));
