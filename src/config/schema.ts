@@ -28,6 +28,8 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export const INCREMENTAL_BASES = ['latest', 'full'] as const;
+export const NOTIFY_ONS = ['failure', 'always'] as const;
+export type NotifyOn = (typeof NOTIFY_ONS)[number];
 export type IncrementalBase = (typeof INCREMENTAL_BASES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -98,6 +100,16 @@ export interface ConfigValues {
   MARIADB_STOP_COMMAND: string;
   MARIADB_START_COMMAND: string;
   MARIADB_SERVICE_TIMEOUT: number;
+  RETRY_ATTEMPTS: number;
+  RETRY_BASE_DELAY_MS: number;
+  RETRY_MAX_DELAY_MS: number;
+  S3_REQUEST_TIMEOUT_MS: number;
+  NOTIFY_ON: NotifyOn;
+  SLACK_WEBHOOK_URL: string;
+  SMTP_URL: string;
+  NOTIFY_EMAIL_TO: string;
+  NOTIFY_EMAIL_FROM: string;
+  STALE_AFTER: number;
   LOG_FILE: string;
   LOG_LEVEL: LogLevel;
 }
@@ -126,6 +138,16 @@ const BYTE_UNITS: Readonly<Record<string, number>> = {
  * (KB, MB, GB) are refused because readers disagree on whether they mean 1000 or 1024. Returns
  * undefined for anything else, including results that are not a whole number of bytes.
  */
+/** "90s", "30m", "48h", "2d", "1w" or plain seconds → milliseconds; "" → 0; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim().toLowerCase();
+  if (t === '') return 0;
+  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(t);
+  if (!m) return undefined;
+  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? 's') as 's'];
+  return Number(m[1]) * unit * 1000;
+}
+
 export function parseByteSize(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
   if (!m) return undefined;
@@ -175,7 +197,10 @@ type FormatName =
   | 'bm-bucket'
   | 'bm-prefix'
   | 'bm-schedule'
-  | 'bm-timezone';
+  | 'bm-timezone'
+  | 'bm-duration'
+  | 'bm-smtp-url'
+  | 'bm-emails';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -304,6 +329,32 @@ const FORMATS: Record<FormatName, convict.Format> = {
       }
     },
   },
+  // Durations: "90s", "30m", "48h", "2d" or plain seconds; stored as milliseconds; "" = 0 = derived.
+  'bm-duration': {
+    coerce: (v: string) => parseDuration(v) ?? v,
+    validate(x: unknown) {
+      if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) reject('must be a duration like 90s, 30m, 48h or 2d (empty = derived from the schedules)');
+    },
+  },
+  'bm-smtp-url': {
+    validate(x: unknown) {
+      if (x === '') return;
+      let url: URL | undefined;
+      try {
+        url = typeof x === 'string' ? new URL(x) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:')) reject('must be empty or an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465');
+    },
+  },
+  'bm-emails': {
+    validate(x: unknown) {
+      if (x === '') return;
+      const list = typeof x === 'string' ? x.split(',').map((e) => e.trim()) : [];
+      if (!list.length || list.some((e) => !/^[^\s@<>]+@[^\s@<>]+$/.test(e))) reject('must be empty or comma-separated e-mail addresses like dba@example.com');
+    },
+  },
   'bm-timezone': {
     validate(x: unknown) {
       if (x === '') return;
@@ -334,7 +385,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Daemon', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Daemon', 'Failure handling', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -726,6 +777,97 @@ export const SCHEMA: Schema = {
     doc: 'Seconds to wait for MariaDB to be really down after the stop command, or to answer a query after the start command.',
     example: '600',
   },
+  RETRY_ATTEMPTS: {
+    format: 'bm-int',
+    min: 1,
+    max: 20,
+    default: 5,
+    env: 'RETRY_ATTEMPTS',
+    section: 'Failure handling',
+    doc: 'Attempts for every storage operation (and each multipart part) on transient errors: 5xx, throttling, resets, timeouts.',
+    example: '8',
+  },
+  RETRY_BASE_DELAY_MS: {
+    format: 'bm-int',
+    min: 1,
+    max: 600000,
+    default: 200,
+    env: 'RETRY_BASE_DELAY_MS',
+    section: 'Failure handling',
+    doc: 'First retry delay in ms; doubles per attempt, with full jitter, up to RETRY_MAX_DELAY_MS.',
+    example: '500',
+  },
+  RETRY_MAX_DELAY_MS: {
+    format: 'bm-int',
+    min: 1,
+    max: 3600000,
+    default: 20000,
+    env: 'RETRY_MAX_DELAY_MS',
+    section: 'Failure handling',
+    doc: 'Longest delay between two retries, in ms.',
+    example: '60000',
+  },
+  S3_REQUEST_TIMEOUT_MS: {
+    format: 'bm-int',
+    min: 1000,
+    max: 3600000,
+    default: 120000,
+    env: 'S3_REQUEST_TIMEOUT_MS',
+    section: 'Failure handling',
+    doc: 'An S3 request that stalls this long (no response, or a stalled body) is aborted and retried.',
+    example: '30000',
+  },
+  NOTIFY_ON: {
+    format: 'bm-enum',
+    values: NOTIFY_ONS,
+    default: 'failure',
+    env: 'NOTIFY_ON',
+    section: 'Failure handling',
+    doc: 'When to send notifications: failure (failed jobs and stale-backup alerts) or always (successes too).',
+    example: 'always',
+  },
+  SLACK_WEBHOOK_URL: {
+    format: 'bm-url',
+    default: '',
+    env: 'SLACK_WEBHOOK_URL',
+    section: 'Failure handling',
+    sensitive: true,
+    doc: 'Slack incoming-webhook URL for notifications; empty = no Slack.',
+    example: 'https://hooks.slack.com/services/T000/B000/XXXX',
+  },
+  SMTP_URL: {
+    format: 'bm-smtp-url',
+    default: '',
+    env: 'SMTP_URL',
+    section: 'Failure handling',
+    sensitive: true,
+    doc: 'SMTP server for e-mail notifications (smtp:// or smtps://, credentials in the URL); empty = no e-mail.',
+    example: 'smtps://backupmate:secret@mail.example.com:465',
+  },
+  NOTIFY_EMAIL_TO: {
+    format: 'bm-emails',
+    default: '',
+    env: 'NOTIFY_EMAIL_TO',
+    section: 'Failure handling',
+    doc: 'Comma-separated recipients of e-mail notifications.',
+    example: 'dba@example.com,oncall@example.com',
+  },
+  NOTIFY_EMAIL_FROM: {
+    format: 'bm-emails',
+    default: '',
+    env: 'NOTIFY_EMAIL_FROM',
+    section: 'Failure handling',
+    doc: 'Sender address of e-mail notifications; empty = backupmate@<hostname>.',
+    example: 'backupmate@db1.example.com',
+  },
+  STALE_AFTER: {
+    format: 'bm-duration',
+    default: 0,
+    env: 'STALE_AFTER',
+    section: 'Failure handling',
+    doc: 'Alert when no backup has succeeded for this long (90s, 30m, 48h, 2d); empty = twice the incremental period.',
+    example: '36h',
+  },
   LOG_FILE: {
     format: 'bm-path',
     optional: true,
@@ -842,6 +984,19 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
     }
     return undefined;
   });
+
+  when(['RETRY_BASE_DELAY_MS', 'RETRY_MAX_DELAY_MS'], () =>
+    v.RETRY_MAX_DELAY_MS < v.RETRY_BASE_DELAY_MS
+      ? { key: 'RETRY_MAX_DELAY_MS', reason: 'must be at least RETRY_BASE_DELAY_MS', related: ['RETRY_BASE_DELAY_MS'] }
+      : undefined,
+  );
+  when(['SMTP_URL', 'NOTIFY_EMAIL_TO'], () =>
+    v.SMTP_URL !== '' && v.NOTIFY_EMAIL_TO === ''
+      ? { key: 'NOTIFY_EMAIL_TO', reason: 'must name at least one recipient when SMTP_URL is set', related: ['SMTP_URL'] }
+      : v.SMTP_URL === '' && v.NOTIFY_EMAIL_TO !== ''
+        ? { key: 'SMTP_URL', reason: 'must be set when NOTIFY_EMAIL_TO is set', related: ['NOTIFY_EMAIL_TO'] }
+        : undefined,
+  );
 
   when(['COMPRESSION', 'COMPRESSION_LEVEL'], () => {
     if (v.COMPRESSION === 'none') return undefined;

@@ -541,8 +541,14 @@ describe('secrets', () => {
     expect(quoteValue('DB_HOST', 'db1')).toBe('"db1"');
   });
 
-  test('exactly the three secret keys are sensitive', () => {
-    expect(CONFIG_KEYS.filter((k) => k.sensitive).map((k) => k.key).sort()).toEqual(['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DB_PASSWORD']);
+  test('exactly the secret keys are sensitive (passwords, keys, webhook and SMTP URLs)', () => {
+    expect(CONFIG_KEYS.filter((k) => k.sensitive).map((k) => k.key).sort()).toEqual([
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'DB_PASSWORD',
+      'SLACK_WEBHOOK_URL',
+      'SMTP_URL',
+    ]);
   });
 
   test('an env file that sets a secret and is open to others gets a warning', () => {
