@@ -9,7 +9,7 @@
  * - stderr is forwarded line by line to `onStderr` (the job's logger) and the tail is kept.
  * - Environment and arguments never carry passwords: callers pass them through a 0600 option file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,15 @@ export interface ChildStageOptions {
   /** Extra check of stderr: some tools (mbstream) print errors and still exit 0. */
   stderrIsFatal?: (line: string) => boolean;
 }
+
+/** util-linux setpriv with --pdeathsig (Debian 12 has 2.38); probed once. */
+const PDEATHSIG = (() => {
+  try {
+    return spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+  } catch {
+    return false;
+  }
+})();
 
 /** Live children, killed if our process exits first (a dead job must not leave mariabackup running). */
 const live = new Set<ChildProcess>();
@@ -59,7 +68,10 @@ export class ChildStage {
   constructor(opts: ChildStageOptions) {
     this.stage = opts.stage;
     // Plain child_process: every stream's error is ours to handle, nothing re-emitted elsewhere.
-    const proc = spawn(opts.file, [...opts.args], {
+    // Through `setpriv --pdeathsig KILL` when available: if we are SIGKILLed (no exit hook runs),
+    // the kernel kills the child too, so a dead daemon never leaves mariabackup running.
+    const [file, args] = PDEATHSIG ? ['setpriv', ['--pdeathsig', 'KILL', '--', opts.file, ...opts.args]] : [opts.file, [...opts.args]];
+    const proc = spawn(file, args, {
       stdio: [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe'],
       cwd: opts.cwd,
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
@@ -91,7 +103,11 @@ export class ChildStage {
       const r = await exited;
       if (!r.spawnError) await stderrDone;
       if (r.spawnError || r.code !== 0 || this.fatalLine) {
-        const missing = r.spawnError && (r.spawnError.code === 'ENOENT' || r.spawnError.code === 'EACCES');
+        // Spawned directly, a missing program is a spawn error; through setpriv it is exit 127/126
+        // with "setpriv: failed to execute ...".
+        const missing =
+          (r.spawnError && (r.spawnError.code === 'ENOENT' || r.spawnError.code === 'EACCES')) ||
+          (PDEATHSIG && (r.code === 127 || r.code === 126) && this.tail.some((l) => l.startsWith('setpriv: failed to execute')));
         const how = r.spawnError
           ? `could not run "${opts.file}": ${r.spawnError.message}`
           : r.signal

@@ -25,6 +25,7 @@ export async function decideBackup(
   logger: Logger,
   requested: 'full' | 'incremental' | 'auto',
   requestedBy = '--full was given',
+  knownServerVersion?: string,
 ): Promise<{ target: BackupTarget; reason: string; plan: Plan | null }> {
   if (requested === 'full') {
     logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: requestedBy });
@@ -37,7 +38,7 @@ export async function decideBackup(
     fullSchedule: c.FULL_BACKUP_SCHEDULE,
     incrementalBase: c.INCREMENTAL_BASE,
     maxChainLength: c.MAX_CHAIN_LENGTH,
-    serverVersion: await serverVersion(settings.connection, settings.tempDir),
+    serverVersion: knownServerVersion ?? (await serverVersion(settings.connection, settings.tempDir)),
     valid: catalog.backups.map((b) => summarize(b.manifest)),
     incompleteIds: catalog.incomplete.map((d) => d.id),
     requested,

@@ -235,6 +235,7 @@ export async function runBackup(
     return manifest;
   } catch (e) {
     const err = e instanceof BackupmateError ? e : new BackupmateError('INTERNAL', errorText(e), {}, { cause: e });
+    (err.details as Record<string, unknown>).logged = true;
     log.error(`backup failed: ${err.message}`, {
       event: 'backup.end',
       status: err.code === 'CANCELLED' ? 'cancelled' : 'failed',

@@ -3,6 +3,7 @@
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
 import { catalogPrefixes, decideBackup } from '../backup/decide.js';
+import { preflightBackup } from '../backup/preflight.js';
 import { runBackup } from '../backup/job.js';
 import { parseRestoreTime } from '../domain/chain.js';
 import { prune } from '../retention/prune.js';
@@ -52,9 +53,23 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
   const logger = makeLogger(c, 'stdout', 'backup');
   const cancel = cancelOnSignals();
   try {
-    const storage = makeStorage(c);
+    const storage = makeStorage(c, logger);
     const requested = opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto';
-    const { target } = await decideBackup(c, backupSettings(c), storage, logger, requested);
+    const { target } = await (async () => {
+      try {
+        const pre = await preflightBackup(backupSettings(c), storage, c.FULL_BACKUP_PREFIX, logger);
+        return await decideBackup(c, backupSettings(c), storage, logger, requested, undefined, pre.serverVersion);
+      } catch (e) {
+        // Failures before the job starts are part of the run's record too.
+        logger.error(`backup failed before it started: ${errorText(e)}`, {
+          event: 'backup.end',
+          status: 'failed',
+          stage: 'preflight',
+          code: e instanceof BackupmateError ? e.code : 'INTERNAL',
+        });
+        throw e;
+      }
+    })();
     await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal });
     // Retention after every successful backup. Its failure is logged loudly but does not turn a
     // good backup into a failed one.
@@ -71,7 +86,7 @@ export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Pro
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'prune');
   try {
-    const r = await prune(makeStorage(c), logger, pruneSettings(c), { dryRun: !!opts.dryRun });
+    const r = await prune(makeStorage(c, logger), logger, pruneSettings(c), { dryRun: !!opts.dryRun });
     const verb = r.dryRun ? 'would delete' : 'deleted';
     const lines: string[] = [];
     if (c.RETENTION_FULL_COUNT === 0 && c.RETENTION_DAYS === 0) {
@@ -92,7 +107,7 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'list');
   try {
-    const catalog = await readCatalog(makeStorage(c), catalogPrefixes(c));
+    const catalog = await readCatalog(makeStorage(c, logger), catalogPrefixes(c));
     if (opts.json) {
       process.stdout.write(JSON.stringify(catalogJson(catalog), null, 2) + '\n');
     } else {
@@ -126,7 +141,7 @@ export async function restoreCommand(
   const cancel = cancelOnSignals();
   try {
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
-    const r = await runRestore(makeStorage(c), logger, restoreSettings(c), {
+    const r = await runRestore(makeStorage(c, logger), logger, restoreSettings(c), {
       id: id ?? 'latest',
       time,
       mode: modes[0],

@@ -11,6 +11,7 @@
 import * as os from 'node:os';
 import { catalogPrefixes, decideBackup } from '../backup/decide.js';
 import { runBackup } from '../backup/job.js';
+import { preflightBackup } from '../backup/preflight.js';
 import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { parseRestoreTime, summarize } from '../domain/chain.js';
@@ -22,7 +23,7 @@ import { secretValues } from '../config/redact.js';
 import { serverVersion } from '../mariadb/server.js';
 import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
 import { runRestore } from '../restore/job.js';
-import { prune } from '../retention/prune.js';
+import { prune, removeDeadJobLeftovers } from '../retention/prune.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
@@ -65,7 +66,7 @@ export class Daemon implements DaemonApi {
   ) {
     this.config = config;
     this.logger = logger;
-    this.storage = makeStorage(config);
+    this.storage = makeStorage(config, logger);
     this.state = state;
     this.queue = new JobQueue(state.nextJobSeq);
     this.notifier = new SystemdNotifier(logger);
@@ -91,6 +92,34 @@ export class Daemon implements DaemonApi {
     return d;
   }
 
+  /**
+   * Jobs the state file shows as queued or running belonged to a daemon that died (kill -9,
+   * crash, power loss): record them as failed, and remove the incomplete backups they left.
+   */
+  private async recoverDeadJobs(): Promise<void> {
+    const dead = this.state.jobs.filter((j) => j.state === 'running' || j.state === 'queued');
+    if (!dead.length) return;
+    const now = new Date().toISOString();
+    for (const j of dead) {
+      j.state = 'failed';
+      j.finishedAt = now;
+      j.error = { code: 'CANCELLED', message: 'the daemon was killed or crashed while this job ran' };
+      this.logger.warn(`job ${j.id} was ${j.startedAt ? 'running' : 'queued'} when the daemon died; recorded as failed`, {
+        event: 'daemon.dead_job',
+        jobId: j.id,
+        backupId: j.backupId,
+      });
+    }
+    this.persist();
+    const ids = dead.map((j) => j.backupId).filter((x): x is string => !!x);
+    try {
+      const removed = await removeDeadJobLeftovers(this.storage, this.logger, pruneSettings(this.config), ids);
+      this.logger.info(`removed ${removed.length} object(s) left by dead jobs`, { event: 'daemon.cleanup', backupIds: ids, keys: removed });
+    } catch (e) {
+      this.logger.error(`could not remove dead jobs' leftovers: ${errorText(e)} (prune removes them after INCOMPLETE_GRACE_HOURS)`, { event: 'daemon.cleanup', status: 'failed' });
+    }
+  }
+
   private async boot(): Promise<void> {
     const c = this.config;
     this.logger.info('backupmate daemon starting', { event: 'daemon.start', version: VERSION, store: this.storage.description, socket: c.CONTROL_SOCKET });
@@ -101,6 +130,7 @@ export class Daemon implements DaemonApi {
     this.scheduler.start({ full: c.FULL_BACKUP_SCHEDULE, incremental: c.INCREMENTAL_BACKUP_SCHEDULE, timeZone: c.SCHEDULE_TIMEZONE });
     await this.notifier.ready(this.statusLine());
     this.logger.info('backupmate daemon ready', { event: 'daemon.ready', next: this.nextRuns() });
+    await this.recoverDeadJobs();
     this.reportLastFailures();
     void this.catchUp();
   }
@@ -158,7 +188,8 @@ export class Daemon implements DaemonApi {
         const storage = this.storage;
         const settings = backupSettings(c);
         const log = this.logger;
-        const decided = await decideBackup(c, settings, storage, log, kind, reason);
+        const pre = await preflightBackup(settings, storage, c.FULL_BACKUP_PREFIX, log);
+        const decided = await decideBackup(c, settings, storage, log, kind, reason, pre.serverVersion);
         ctx.setBackupKind(decided.target.kind);
         ctx.setReason(decided.plan ? `${reason}: ${decided.reason}` : reason);
         const estimate = await this.estimateRaw(decided.target.kind);
@@ -182,8 +213,11 @@ export class Daemon implements DaemonApi {
     return done?.progress?.bytes ?? 0;
   }
 
-  private onJobChange(job: JobView, ev: 'queued' | 'started' | 'progress' | 'finished'): void {
-    if (ev !== 'progress') {
+  private onJobChange(job: JobView, ev: 'queued' | 'started' | 'updated' | 'progress' | 'finished'): void {
+    if (ev === 'updated') {
+      recordJob(this.state, job);
+      this.persist();
+    } else if (ev !== 'progress') {
       const fields = {
         event: `job.${ev}`,
         jobId: job.id,
@@ -398,7 +432,7 @@ export class Daemon implements DaemonApi {
     }
     const prev = this.config;
     this.config = next;
-    this.storage = makeStorage(next);
+    this.storage = makeStorage(next, this.logger);
     // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
     // are added to its redaction and its level follows the new configuration.
     updateSecrets(this.logger, secretValues(next));

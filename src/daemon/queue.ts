@@ -41,7 +41,7 @@ interface Job {
 export class JobQueue {
   private running: Job | null = null;
   private readonly waiting: Job[] = [];
-  private readonly listeners: ((job: JobView, event: 'queued' | 'started' | 'progress' | 'finished') => void)[] = [];
+  private readonly listeners: ((job: JobView, event: 'queued' | 'started' | 'updated' | 'progress' | 'finished') => void)[] = [];
   private accepting = true;
   private seq: number;
 
@@ -49,11 +49,11 @@ export class JobQueue {
     this.seq = firstSeq;
   }
 
-  onChange(fn: (job: JobView, event: 'queued' | 'started' | 'progress' | 'finished') => void): void {
+  onChange(fn: (job: JobView, event: 'queued' | 'started' | 'updated' | 'progress' | 'finished') => void): void {
     this.listeners.push(fn);
   }
 
-  offChange(fn: (job: JobView, event: 'queued' | 'started' | 'progress' | 'finished') => void): void {
+  offChange(fn: (job: JobView, event: 'queued' | 'started' | 'updated' | 'progress' | 'finished') => void): void {
     const i = this.listeners.indexOf(fn);
     if (i >= 0) this.listeners.splice(i, 1);
   }
@@ -163,7 +163,11 @@ export class JobQueue {
         job.view.bytes = Math.max(job.view.bytes, p.bytes);
         this.emit(job, 'progress');
       },
-      setBackupId: (id) => (job.view.backupId = id),
+      setBackupId: (id) => {
+        job.view.backupId = id;
+        // Persisted at once: if the daemon dies now, the next start knows whose leftovers these are.
+        this.emit(job, 'updated');
+      },
       setReason: (r) => (job.view.reason = r),
       setBackupKind: (k) => (job.view.backupKind = k),
     };
@@ -192,7 +196,7 @@ export class JobQueue {
     job.resolveDone();
   }
 
-  private emit(job: Job, event: 'queued' | 'started' | 'progress' | 'finished'): void {
+  private emit(job: Job, event: 'queued' | 'started' | 'updated' | 'progress' | 'finished'): void {
     for (const l of this.listeners) {
       try {
         l(job.view, event);

@@ -63,13 +63,38 @@ export async function prune(storage: Storage, logger: Logger, s: PruneSettings, 
     objects: keys.length,
   });
   if (!opts.dryRun) {
-    for (const key of keys) {
-      await storage.delete([key]);
-      log.info(`deleted ${key}`, { event: 'prune.delete', key });
-    }
+    await deleteKeys(storage, log, keys, 'retention');
     log.info('prune finished', { event: 'prune.end', status: 'succeeded', deletedObjects: keys.length });
   }
   return { plan, keys, dryRun: opts.dryRun };
+}
+
+/**
+ * The narrow path every deletion of stored backups goes through (retention, and the removal of
+ * dead jobs' leftovers): one object at a time, each logged with why.
+ */
+export async function deleteKeys(storage: Storage, log: Logger, keys: readonly string[], why: string): Promise<void> {
+  for (const key of keys) {
+    await storage.delete([key]);
+    log.info(`deleted ${key} (${why})`, { event: 'prune.delete', key, why });
+  }
+}
+
+/**
+ * Removes what jobs that died with the daemon left behind (kill -9, power loss): the incomplete
+ * backup directories with those ids. Called at daemon start, when no job of ours can be running,
+ * so no grace period is needed for them; other incomplete backups wait for INCOMPLETE_GRACE_HOURS.
+ */
+export async function removeDeadJobLeftovers(storage: Storage, logger: Logger, s: PruneSettings, backupIds: readonly string[]): Promise<string[]> {
+  if (!backupIds.length) return [];
+  const catalog = await readCatalog(storage, [
+    { prefix: s.fullPrefix, kind: 'full' },
+    { prefix: s.incrementalPrefix, kind: 'incremental' },
+  ]);
+  const dead = catalog.incomplete.filter((d) => backupIds.includes(d.id));
+  const keys = dead.flatMap((d) => d.objects.map((o) => o.key));
+  await deleteKeys(storage, logger, keys, 'left by a job that died with the daemon');
+  return keys;
 }
 
 /** Object keys to delete: per backup manifest first; backups newest first; incomplete dirs last. */

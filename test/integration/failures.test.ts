@@ -101,12 +101,28 @@ async function runningChildren(comm: string): Promise<number> {
 }
 
 describe('a failed backup leaves nothing that looks valid', () => {
-  test('wrong password: clear error naming mariabackup, exit 71, no manifest, nothing left in the store', async () => {
+  test('wrong password: the preflight says so clearly, exit 71, nothing written to the store', async () => {
     const work = await makeWorkdir(source, { kind: 's3', server: s3 }, { FULL_BACKUP_PREFIX: 'badpw/full/', DB_PASSWORD: 'not-the-password' });
     const r = await backupmate(work, ['backup', '--full']);
     expect(r.exitCode).toBe(71);
-    expect(r.stderr).toMatch(/^backupmate: mariabackup exited with code \d+: .*Access denied/m);
+    expect(r.stderr).toMatch(/^backupmate: cannot query the server at socket .* as root \(DB_\* settings\): .*Access denied/m);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(r.stdout + r.stderr).not.toContain('not-the-password');
+    const end = logLines(r.stdout).find((l) => l.event === 'backup.end')!;
+    expect(end).toMatchObject({ status: 'failed', code: 'TOOL_FAILED', stage: 'preflight' });
+    const list = JSON.parse((await backupmate(work, ['list', '--json'])).stdout) as { backups: unknown[]; incomplete: unknown[] };
+    expect(list).toMatchObject({ backups: [], incomplete: [] });
+  });
+
+  test('mariabackup exits non-zero after streaming everything: the job fails, no manifest, nothing left', async () => {
+    // A mariabackup that does its whole job, then reports failure: only its exit status says so.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-fake-'));
+    const wrapper = path.join(dir, 'mariabackup-then-fail');
+    await fs.writeFile(wrapper, '#!/bin/sh\nmariabackup "$@" || exit\ncase "$*" in *--backup*) echo "simulated failure after the stream" >&2; exit 3;; esac\n', { mode: 0o755 });
+    const work = await makeWorkdir(source, { kind: 's3', server: s3 }, { FULL_BACKUP_PREFIX: 'exit3/full/', MARIADB_BACKUP_PATH: wrapper });
+    const r = await backupmate(work, ['backup', '--full']);
+    expect(r.exitCode).toBe(71);
+    expect(r.stderr).toMatch(/^backupmate: mariabackup exited with code 3: simulated failure after the stream/m);
     const end = logLines(r.stdout).find((l) => l.event === 'backup.end')!;
     expect(end).toMatchObject({ status: 'failed', code: 'TOOL_FAILED', stage: 'mariabackup' });
     expect(Array.isArray(end.stderrTail)).toBe(true);

@@ -1,0 +1,75 @@
+/**
+ * Checks before a backup, so a night's job fails in seconds with a precise message instead of
+ * after an hour of streaming: the local temp dir is writable, the server answers and its version
+ * matches mariabackup's, the backup user has the privileges mariabackup needs, and the store
+ * accepts a write.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { majorMinor } from '../domain/chain.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
+import type { Logger } from '../log/logger.js';
+import { mariabackupVersion } from '../mariadb/mariabackup.js';
+import { querySingleValue, serverVersion } from '../mariadb/server.js';
+import type { Storage } from '../storage/storage.js';
+import type { BackupSettings } from './job.js';
+
+/** What mariabackup needs on MariaDB 10.5+ (SUPER no longer implies BINLOG MONITOR). */
+export const REQUIRED_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES', 'BINLOG MONITOR'] as const;
+
+/** Privileges a SHOW GRANTS output lacks (pure). `ALL PRIVILEGES ON *.*` covers everything. */
+export function missingPrivileges(grants: string): string[] {
+  const global = grants
+    .split('\n')
+    .filter((l) => /\bON \*\.\* TO\b/i.test(l))
+    .join('\n')
+    .toUpperCase();
+  if (/GRANT ALL PRIVILEGES ON \*\.\*/.test(global)) return [];
+  return REQUIRED_PRIVILEGES.filter((p) => !new RegExp(`(GRANT |, )${p}(,| ON)`).test(global));
+}
+
+export async function preflightBackup(s: BackupSettings, storage: Storage, probePrefix: string, log: Logger): Promise<{ serverVersion: string }> {
+  // 1. Local temp dir.
+  try {
+    await fs.mkdir(s.tempDir, { recursive: true, mode: 0o700 });
+    const probe = path.join(s.tempDir, `.preflight-${process.pid}`);
+    await fs.writeFile(probe, 'x', { mode: 0o600 });
+    await fs.rm(probe);
+  } catch (e) {
+    throw new BackupmateError('LOCAL_IO', `LOCAL_TEMP_DIR ${s.tempDir} is not a writable directory: ${errorText(e)}`);
+  }
+  // 2. Server answers; versions match.
+  const server = await serverVersion(s.connection, s.tempDir);
+  const tool = await mariabackupVersion(s.mariabackupPath);
+  const sv = majorMinor(server);
+  const tv = majorMinor(tool);
+  if (sv && tv && sv !== tv) {
+    throw new BackupmateError(
+      'TOOL_MISSING',
+      `mariabackup ${tool} (MARIADB_BACKUP_PATH=${s.mariabackupPath}) does not match the server ${server}: install the mariadb-backup package of the server's version (${sv})`,
+    );
+  }
+  if (server.split('-')[0] !== tool.split('-')[0]) {
+    log.warn(`mariabackup ${tool} and the server ${server} differ in their patch version; prefer the same version`, { event: 'preflight.version' });
+  }
+  // 3. Privileges.
+  const grants = await querySingleValue(s.connection, s.tempDir, 'SHOW GRANTS FOR CURRENT_USER()');
+  const missing = missingPrivileges(grants);
+  if (missing.length) {
+    throw new BackupmateError(
+      'CONFIG',
+      `the backup user ${s.connection.user} (DB_USER) lacks ${missing.join(', ')}: run GRANT ${REQUIRED_PRIVILEGES.join(', ')} ON *.* TO <that user>`,
+    );
+  }
+  // 4. The store accepts a write (and a delete).
+  const key = `${probePrefix}.preflight-${randomBytes(6).toString('hex')}`;
+  try {
+    await storage.put(key, Buffer.from('backupmate preflight probe\n'));
+    await storage.delete([key]);
+  } catch (e) {
+    throw e instanceof BackupmateError ? e : new BackupmateError('STORAGE', `the store ${storage.description} does not accept writes: ${errorText(e)}`);
+  }
+  log.info('preflight passed', { event: 'preflight.ok', serverVersion: server, mariabackupVersion: tool });
+  return { serverVersion: server };
+}
