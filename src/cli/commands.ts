@@ -6,6 +6,8 @@ import { catalogPrefixes, decideBackup } from '../backup/decide.js';
 import { preflightBackup } from '../backup/preflight.js';
 import { runBackup } from '../backup/job.js';
 import { parseRestoreTime } from '../domain/chain.js';
+import * as os from 'node:os';
+import { createNotifier } from '../notify/notifier.js';
 import { prune } from '../retention/prune.js';
 import { Daemon } from '../daemon/daemon.js';
 import { loadConfig, type Config } from '../config/load.js';
@@ -52,9 +54,32 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
   // Cron and systemd keep stdout: JSON log lines there are the record of the run.
   const logger = makeLogger(c, 'stdout', 'backup');
   const cancel = cancelOnSignals();
+  // A backup run from cron alerts like the daemon's jobs do (Slack/e-mail per NOTIFY_ON).
+  const alerts = createNotifier(c, logger);
+  const started = new Date();
+  let backupId: string | undefined;
+  let kind: 'full' | 'incremental' | 'auto' = opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto';
+  const outcome = (status: 'succeeded' | 'failed' | 'cancelled', e?: unknown) =>
+    alerts.jobFinished({
+      host: os.hostname(),
+      jobId: null,
+      kind,
+      trigger: 'manual',
+      status,
+      backupId,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - started.getTime(),
+      error:
+        e === undefined
+          ? undefined
+          : e instanceof BackupmateError
+            ? { code: e.code, message: e.message, stage: e.details.stage as string | undefined, exitCode: e.details.exitCode as number | undefined, stderrTail: e.details.stderrTail as string[] | undefined }
+            : { code: 'INTERNAL', message: errorText(e) },
+    });
   try {
     const storage = makeStorage(c, logger);
-    const requested = opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto';
+    const requested = kind;
     const { target } = await (async () => {
       try {
         const pre = await preflightBackup(backupSettings(c), storage, c.FULL_BACKUP_PREFIX, logger);
@@ -70,12 +95,17 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
         throw e;
       }
     })();
-    await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal });
+    kind = target.kind;
+    await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal, onStart: (id) => (backupId = id) });
+    await outcome('succeeded');
     // Retention after every successful backup. Its failure is logged loudly but does not turn a
     // good backup into a failed one.
     await prune(storage, logger, pruneSettings(c), { dryRun: false }).catch((e: unknown) => {
       logger.error(`retention after the backup failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed', code: (e as BackupmateError).code });
     });
+  } catch (e) {
+    await outcome(e instanceof BackupmateError && e.code === 'CANCELLED' ? 'cancelled' : 'failed', e);
+    throw e;
   } finally {
     cancel.dispose();
     await closeLogger(logger);

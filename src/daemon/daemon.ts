@@ -23,7 +23,7 @@ import { secretValues } from '../config/redact.js';
 import { serverVersion } from '../mariadb/server.js';
 import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
 import { runRestore } from '../restore/job.js';
-import { prune, removeDeadJobLeftovers } from '../retention/prune.js';
+import { abortUnfinishedUploads, prune, removeDeadJobLeftovers } from '../retention/prune.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
@@ -31,6 +31,7 @@ import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings
 import { ControlServer, type Connection } from './control.js';
 import { handlers } from './handlers/index.js';
 import { SystemdNotifier } from './notify.js';
+import { createNotifier, isStale, notifyChannels, staleAfterMs, type Notifier } from '../notify/notifier.js';
 import type { JobView, RestoreParams, RestoreResultView, StatusResult } from './protocol.js';
 import { JobQueue } from './queue.js';
 import { Scheduler } from './scheduler.js';
@@ -57,6 +58,12 @@ export class Daemon implements DaemonApi {
   private readonly startedAt = new Date();
   private stopping = false;
   private saveChain: Promise<void> = Promise.resolve();
+  private alerts: Notifier;
+  private staleTimer: ReturnType<typeof setInterval> | null = null;
+  /** stderr tail and exit code of failed jobs, for the notification (JobView keeps them short). */
+  private readonly lastErrorDetail = new Map<string, { exitCode?: number; stderrTail?: string[] }>();
+  /** The last-success instant a stale alert was already sent for (one alert per episode). */
+  private staleAlertedFor: string | null | undefined = undefined;
 
   private constructor(
     private readonly loadOpts: LoadOptions,
@@ -70,6 +77,7 @@ export class Daemon implements DaemonApi {
     this.state = state;
     this.queue = new JobQueue(state.nextJobSeq);
     this.notifier = new SystemdNotifier(logger);
+    this.alerts = createNotifier(config, logger);
     this.scheduler = new Scheduler(logger, (name) => {
       const { job, coalesced } = this.queue.enqueue(this.backupJob('auto', 'schedule', `${name} schedule tick`));
       this.logger.info(coalesced ? `${name} schedule tick coalesced into waiting job ${job.id}` : `${name} schedule tick queued job ${job.id}`, {
@@ -114,7 +122,13 @@ export class Daemon implements DaemonApi {
     const ids = dead.map((j) => j.backupId).filter((x): x is string => !!x);
     try {
       const removed = await removeDeadJobLeftovers(this.storage, this.logger, pruneSettings(this.config), ids);
-      this.logger.info(`removed ${removed.length} object(s) left by dead jobs`, { event: 'daemon.cleanup', backupIds: ids, keys: removed });
+      const aborted = await abortUnfinishedUploads(this.storage, this.logger, pruneSettings(this.config), ids);
+      this.logger.info(`removed ${removed.length} object(s) and ${aborted.length} unfinished upload(s) left by dead jobs`, {
+        event: 'daemon.cleanup',
+        backupIds: ids,
+        keys: removed,
+        aborted,
+      });
     } catch (e) {
       this.logger.error(`could not remove dead jobs' leftovers: ${errorText(e)} (prune removes them after INCOMPLETE_GRACE_HOURS)`, { event: 'daemon.cleanup', status: 'failed' });
     }
@@ -133,6 +147,13 @@ export class Daemon implements DaemonApi {
     await this.recoverDeadJobs();
     this.reportLastFailures();
     void this.catchUp();
+    this.staleTimer = setInterval(() => this.checkStale(), 60_000);
+    this.staleTimer.unref();
+    const channels = notifyChannels(this.config);
+    this.logger.info(channels.length ? `notifications go to ${channels.join(' and ')} (NOTIFY_ON=${this.config.NOTIFY_ON})` : 'no notification channel configured', {
+      event: 'notify.channels',
+      channels,
+    });
   }
 
   /** A missed full (newest full older than the full period, or none) runs now. */
@@ -197,6 +218,11 @@ export class Daemon implements DaemonApi {
           signal: ctx.signal,
           onStart: (id) => ctx.setBackupId(id),
           onProgress: (p) => ctx.progress({ stage: 'backup', bytes: p.rawBytes, total: estimate }),
+        }).catch((e: unknown) => {
+          if (e instanceof BackupmateError) {
+            this.lastErrorDetail.set(ctx.jobId, { exitCode: e.details.exitCode as number | undefined, stderrTail: e.details.stderrTail as string[] | undefined });
+          }
+          throw e;
         });
         await prune(storage, log, pruneSettings(c), { dryRun: false }).catch((e: unknown) =>
           log.error(`retention after the backup failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed' }),
@@ -233,11 +259,54 @@ export class Daemon implements DaemonApi {
       };
       if (job.state === 'failed') this.logger.error(`job ${job.id} failed: ${job.error?.message}`, fields);
       else this.logger.info(`job ${job.id} ${job.state}`, fields);
+      if (ev === 'finished') void this.notifyFinished(job);
       recordJob(this.state, job);
       this.state.nextJobSeq = this.queue.nextSeq;
       this.persist();
     }
     this.notifier.status(this.statusLine());
+  }
+
+  /** Slack/e-mail per NOTIFY_ON; never blocks or fails the queue (the notifier swallows errors). */
+  private async notifyFinished(job: JobView): Promise<void> {
+    const detail = this.lastErrorDetail.get(job.id);
+    this.lastErrorDetail.delete(job.id);
+    await this.alerts.jobFinished({
+      host: os.hostname(),
+      jobId: job.id,
+      kind: job.kind === 'restore' ? 'restore' : (job.backupKind ?? 'auto'),
+      trigger: job.trigger,
+      status: job.state === 'succeeded' ? 'succeeded' : job.state === 'cancelled' ? 'cancelled' : 'failed',
+      backupId: job.backupId,
+      error: job.error ? { ...job.error, ...detail } : undefined,
+      startedAt: job.startedAt,
+      finishedAt: job.finishedAt,
+      bytes: job.bytes,
+      durationMs: job.startedAt && job.finishedAt ? Date.parse(job.finishedAt) - Date.parse(job.startedAt) : undefined,
+    });
+  }
+
+  /** Stale-backup alert: no backup succeeded within STALE_AFTER (or twice the incremental period). */
+  private checkStale(): void {
+    const c = this.config;
+    const now = new Date();
+    const limit = staleAfterMs(c, now);
+    if (!limit) return;
+    const last = [...this.state.jobs].reverse().find((j) => j.kind === 'backup' && j.state === 'succeeded');
+    const lastAt = last?.finishedAt ? new Date(last.finishedAt) : null;
+    if (!isStale(lastAt, this.startedAt, limit, now)) {
+      this.staleAlertedFor = undefined;
+      return;
+    }
+    const episode = last?.finishedAt ?? null;
+    if (this.staleAlertedFor === episode) return;
+    this.staleAlertedFor = episode;
+    this.logger.error(`no backup has succeeded for more than ${Math.round(limit / 3_600_000)}h (last success: ${episode ?? 'never'})`, {
+      event: 'backup.stale',
+      lastSuccessAt: episode,
+      staleAfterMs: limit,
+    });
+    void this.alerts.stale({ host: os.hostname(), lastSuccessAt: episode, staleAfterMs: limit, now });
   }
 
   private persist(): void {
@@ -433,6 +502,7 @@ export class Daemon implements DaemonApi {
     const prev = this.config;
     this.config = next;
     this.storage = makeStorage(next, this.logger);
+    this.alerts = createNotifier(next, this.logger);
     // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
     // are added to its redaction and its level follows the new configuration.
     updateSecrets(this.logger, secretValues(next));
@@ -453,6 +523,7 @@ export class Daemon implements DaemonApi {
     this.logger.info('stopping: no new jobs; cancelling the running job', { event: 'daemon.stopping', running: this.queue.current?.id ?? null });
     await this.notifier.stopping();
     this.scheduler.stop();
+    if (this.staleTimer) clearInterval(this.staleTimer);
     await this.control?.close();
     await this.queue.shutdown();
     this.control?.dropClients();

@@ -14,6 +14,7 @@ import { BackupmateError, errorText, type ErrorCode } from '../domain/errors.js'
 import type { JobKind, JobState, JobView } from './protocol.js';
 
 export interface JobContext {
+  readonly jobId: string;
   signal: AbortSignal;
   progress(p: { stage: string; bytes: number; total: number }): void;
   /** Called when the job learns its backup id (after planning). */
@@ -157,6 +158,7 @@ export class JobQueue {
     job.view.startedAt = new Date().toISOString();
     this.emit(job, 'started');
     const ctx: JobContext = {
+      jobId: job.view.id,
       signal: job.abort.signal,
       progress: (p) => {
         job.view.progress = p;

@@ -64,7 +64,8 @@ export async function prune(storage: Storage, logger: Logger, s: PruneSettings, 
   });
   if (!opts.dryRun) {
     await deleteKeys(storage, log, keys, 'retention');
-    log.info('prune finished', { event: 'prune.end', status: 'succeeded', deletedObjects: keys.length });
+    const aborted = await abortUnfinishedUploads(storage, log, s, [], opts.now);
+    log.info('prune finished', { event: 'prune.end', status: 'succeeded', deletedObjects: keys.length, abortedUploads: aborted.length });
   }
   return { plan, keys, dryRun: opts.dryRun };
 }
@@ -95,6 +96,40 @@ export async function removeDeadJobLeftovers(storage: Storage, logger: Logger, s
   const keys = dead.flatMap((d) => d.objects.map((o) => o.key));
   await deleteKeys(storage, logger, keys, 'left by a job that died with the daemon');
   return keys;
+}
+
+/**
+ * Aborts unfinished uploads (S3 multipart uploads, partial files) under our prefixes: at once for
+ * the dead jobs' backup ids, after INCOMPLETE_GRACE_HOURS for the rest (another process may still
+ * be writing them). Stores that cannot list them are skipped with a debug line.
+ */
+export async function abortUnfinishedUploads(
+  storage: Storage,
+  logger: Logger,
+  s: PruneSettings,
+  deadBackupIds: readonly string[],
+  now = new Date(),
+): Promise<string[]> {
+  if (!storage.listUnfinished || !storage.abortUnfinished) return [];
+  const aborted: string[] = [];
+  for (const prefix of [s.fullPrefix, s.incrementalPrefix]) {
+    let uploads;
+    try {
+      uploads = await storage.listUnfinished(prefix);
+    } catch (e) {
+      logger.debug(`the store cannot list unfinished uploads under ${prefix}: ${(e as Error).message}`, { event: 'cleanup.unfinished_unsupported' });
+      continue;
+    }
+    for (const u of uploads) {
+      const id = u.key.slice(prefix.length).split('/')[0];
+      const old = u.startedAt !== null && now.getTime() - u.startedAt.getTime() > s.incompleteGraceHours * 3_600_000;
+      if (!deadBackupIds.includes(id) && !old) continue;
+      await storage.abortUnfinished(u);
+      aborted.push(u.key);
+      logger.info(`aborted unfinished upload of ${u.key}`, { event: 'prune.abort_upload', key: u.key, why: old ? 'older than INCOMPLETE_GRACE_HOURS' : 'left by a job that died with the daemon' });
+    }
+  }
+  return aborted;
 }
 
 /** Object keys to delete: per backup manifest first; backups newest first; incomplete dirs last. */

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { StoredObject } from '../domain/catalog.js';
 import { BackupmateError } from '../domain/errors.js';
-import { checkKey, notFound, type PutOptions, type Storage } from './storage.js';
+import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from './storage.js';
 
 const PARTIAL = '.partial-';
 
@@ -105,6 +105,36 @@ export class FileStorage implements Storage {
     };
     await walk(baseKey);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async listUnfinished(prefix: string): Promise<UnfinishedUpload[]> {
+    const out: UnfinishedUpload[] = [];
+    const slash = prefix.lastIndexOf('/');
+    const walk = async (dirKey: string): Promise<void> => {
+      const dir = dirKey ? path.join(this.root, ...dirKey.split('/')) : this.root;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const ent of entries) {
+        const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
+        if (ent.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key);
+        } else if (ent.isFile() && key.startsWith(prefix) && ent.name.includes(PARTIAL)) {
+          const st = await fs.stat(path.join(dir, ent.name)).catch(() => null);
+          out.push({ key: key.slice(0, key.indexOf(PARTIAL)), handle: key, startedAt: st?.mtime ?? null });
+        }
+      }
+    };
+    await walk(slash >= 0 ? prefix.slice(0, slash) : '');
+    return out;
+  }
+
+  async abortUnfinished(u: UnfinishedUpload): Promise<void> {
+    if (!u.handle.includes(PARTIAL)) throw new BackupmateError('INTERNAL', `not a partial file: ${u.handle}`);
+    await fs.rm(path.join(this.root, ...u.handle.split('/')), { force: true });
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -13,12 +13,25 @@
  * - Checksums: a streaming body with the SDK's default checksum mode is sent `aws-chunked`, which
  *   some S3-compatible servers store verbatim. `WHEN_REQUIRED` avoids that; integrity comes from
  *   our own sha256 per volume, recorded in the manifest.
+ * - Retries (see retry.ts for the whole picture): two clients share one configuration.
+ *   `client` makes ONE attempt per request; the RetryStorage wrapper retries whole operations
+ *   (get/head/list/delete, put of a Buffer). `uploadClient` serves only streamed puts, which the
+ *   wrapper cannot replay: its retry strategy (S3RetryStrategy below) retries each request of the
+ *   multipart upload on its own -- an UploadPart body is a buffered part, so the part is sent
+ *   again while the stream goes on -- with the same attempts, full-jitter backoff, `classify`
+ *   and 'storage.retry' log line as the wrapper. So no request is tried more than RETRY_ATTEMPTS
+ *   times, and none attempts² times.
+ * - Timeouts: `connectionTimeout` bounds connecting, `socketTimeout` bounds silence on an open
+ *   request (no response, or a stalled body): both S3_REQUEST_TIMEOUT_MS. Not `requestTimeout`:
+ *   in this SDK it is a deadline on the whole request (only a warning unless opted in) that would
+ *   cut off a slow but progressing upload of a large part.
  */
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
@@ -27,7 +40,11 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import type { StoredObject } from '../domain/catalog.js';
 import { BackupmateError } from '../domain/errors.js';
-import { checkKey, notFound, type PutOptions, type Storage } from './storage.js';
+import { backoffDelay, classify, type RetryEvent, type RetryPolicy } from './retry.js';
+import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from './storage.js';
+
+/** The default of S3_REQUEST_TIMEOUT_MS. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 export interface S3StorageOptions {
   bucket: string;
@@ -39,19 +56,97 @@ export interface S3StorageOptions {
   sessionToken?: string;
   partSize: number;
   queueSize: number;
+  /**
+   * Retries of the requests inside a streamed put, the only ones this driver retries itself
+   * (everything else: wrap the driver in RetryStorage). Absent: one attempt per request.
+   */
+  uploadRetry?: RetryPolicy & { onRetry?: (ev: RetryEvent) => void; random?: () => number };
+  /** Connect timeout and longest silence on an open request, ms (S3_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+}
+
+/** Which request an SDK error came from: the SDK's retry strategy is not told, so a middleware records it. */
+interface RequestInfo {
+  operation: string;
+  key: string;
+  part?: number;
+}
+
+type SdkRetryStrategy = Extract<NonNullable<S3ClientConfig['retryStrategy']>, { refreshRetryTokenForRetry: unknown }>;
+type SdkRetryToken = Awaited<ReturnType<SdkRetryStrategy['acquireInitialRetryToken']>>;
+type SdkRetryErrorInfo = Parameters<SdkRetryStrategy['refreshRetryTokenForRetry']>[1];
+
+const retryToken = (retryCount: number, delayMs: number): SdkRetryToken => ({
+  getRetryCount: () => retryCount,
+  getRetryDelay: () => delayMs,
+});
+
+/**
+ * The SDK's retry strategy for streamed uploads: the wrapper's policy and classification,
+ * applied per request. No retry quota (the SDK's default token bucket would stop retrying parts
+ * of a long upload after enough failures, failing a backup for a hiccup).
+ */
+export class S3RetryStrategy implements SdkRetryStrategy {
+  constructor(
+    private readonly policy: RetryPolicy,
+    private readonly onRetry: ((ev: RetryEvent) => void) | undefined,
+    private readonly requestOf: (error: unknown) => RequestInfo | undefined,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  async acquireInitialRetryToken(): Promise<SdkRetryToken> {
+    return retryToken(0, 0);
+  }
+
+  async refreshRetryTokenForRetry(token: SdkRetryToken, info: SdkRetryErrorInfo): Promise<SdkRetryToken> {
+    const attempt = token.getRetryCount() + 1; // the attempt that just failed
+    const error = info.error;
+    // Throwing ends the retries: the SDK then rejects with the request's own error.
+    if (attempt >= this.policy.attempts || classify(error) === 'permanent') throw error ?? new Error('no retry');
+    const delayMs = backoffDelay(this.policy, attempt, this.random);
+    const req = this.requestOf(error);
+    this.onRetry?.({
+      operation: req?.operation ?? 'request',
+      key: req?.key ?? '',
+      ...(req?.part !== undefined ? { part: req.part } : {}),
+      attempt,
+      attempts: this.policy.attempts,
+      delayMs,
+      cause: sdkErrorText(error),
+    });
+    return retryToken(attempt, delayMs);
+  }
+
+  recordSuccess(): void {}
+}
+
+/** `InternalError (HTTP 500): We encountered...`, `TimeoutError: socket hang up`... */
+export function sdkErrorText(e: unknown): string {
+  const err = e as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = err?.$metadata?.httpStatusCode;
+  const code = err?.code && err.code !== err.name ? ` ${err.code}` : '';
+  return `${err?.name ?? 'Error'}${code}${status ? ` (HTTP ${status})` : ''}: ${err?.message ?? String(e)}`;
 }
 
 export class S3Storage implements Storage {
   readonly description: string;
+  /** One attempt per request: RetryStorage retries these operations whole. */
   private readonly client: S3Client;
+  /** Streamed puts only: retries each request of the upload (see the header). */
+  private readonly uploadClient: S3Client;
+  private readonly requests = new WeakMap<object, RequestInfo>();
 
   constructor(private readonly opts: S3StorageOptions) {
     this.description = `s3://${opts.bucket}` + (opts.endpoint ? ` (${opts.endpoint})` : ` (${opts.region})`);
+    const timeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const config: S3ClientConfig = {
       region: opts.region,
       forcePathStyle: opts.forcePathStyle,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // Options for the SDK's NodeHttpHandler (one per client).
+      requestHandler: { connectionTimeout: timeout, socketTimeout: timeout },
+      maxAttempts: 1,
     };
     if (opts.endpoint) config.endpoint = opts.endpoint;
     if (opts.accessKeyId && opts.secretAccessKey) {
@@ -62,14 +157,43 @@ export class S3Storage implements Storage {
       };
     }
     this.client = new S3Client(config);
+    const retry = opts.uploadRetry;
+    this.uploadClient = retry
+      ? new S3Client({
+          ...config,
+          maxAttempts: retry.attempts,
+          retryStrategy: new S3RetryStrategy(retry, retry.onRetry, (e) => (e && typeof e === 'object' ? this.requests.get(e) : undefined), retry.random),
+        })
+      : this.client;
+    if (retry) {
+      // Runs inside the retry loop (deserialize step), once per attempt: remembers which request
+      // an error came from, for the retry log line.
+      this.uploadClient.middlewareStack.add(
+        (next, context) => async (args) => {
+          try {
+            return await next(args);
+          } catch (e) {
+            if (e && typeof e === 'object') {
+              const input = args.input as { Key?: string; PartNumber?: number };
+              this.requests.set(e, { operation: (context.commandName ?? 'request').replace(/Command$/, ''), key: input.Key ?? '', part: input.PartNumber });
+            }
+            throw e;
+          }
+        },
+        { step: 'deserialize', priority: 'high', name: 'backupmateRequestInfo' },
+      );
+    }
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
     checkKey(key);
     const signal = options.signal;
     if (signal?.aborted) throw signal.reason;
+    // A Buffer is retried whole by RetryStorage: one attempt per request here. A stream cannot be
+    // replayed: the upload client retries each of its requests (parts) instead.
+    const client = Buffer.isBuffer(body) ? this.client : this.uploadClient;
     const upload = new Upload({
-      client: this.client,
+      client,
       params: { Bucket: this.opts.bucket, Key: key, Body: body },
       partSize: this.opts.partSize,
       queueSize: this.opts.queueSize,
@@ -83,11 +207,11 @@ export class S3Storage implements Storage {
       await upload.done();
       if (signal?.aborted) {
         // Completed in the same tick the job failed: the object must not survive.
-        await this.delete([key]);
+        await this.deleteWith(client, [key]);
         throw signal.reason;
       }
     } catch (e) {
-      await this.abortMultipart(key, (upload as unknown as { uploadId?: string }).uploadId);
+      await this.abortMultipart(client, key, (upload as unknown as { uploadId?: string }).uploadId);
       throw this.wrap(e, `uploading ${key}`);
     } finally {
       signal?.removeEventListener('abort', abort);
@@ -96,10 +220,10 @@ export class S3Storage implements Storage {
   }
 
   /** Best effort: some servers (s3rver) cannot abort; the missing manifest keeps such leftovers invalid. */
-  private async abortMultipart(key: string, uploadId: string | undefined): Promise<void> {
+  private async abortMultipart(client: S3Client, key: string, uploadId: string | undefined): Promise<void> {
     if (!uploadId) return;
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key: key, UploadId: uploadId }));
+      await client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key: key, UploadId: uploadId }));
     } catch {
       /* tolerated: leftover parts are cleaned by the store's lifecycle rules or the next cleanup */
     }
@@ -148,13 +272,48 @@ export class S3Storage implements Storage {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  /** Multipart uploads never completed nor aborted (a killed process): they cost storage until aborted. */
+  async listUnfinished(prefix: string): Promise<UnfinishedUpload[]> {
+    const out: UnfinishedUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.opts.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+        for (const u of page.Uploads ?? []) {
+          if (u.Key && u.UploadId) out.push({ key: u.Key, handle: u.UploadId, startedAt: u.Initiated ?? null });
+        }
+        keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+        uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+      } while (keyMarker);
+    } catch (e) {
+      throw this.wrap(e, `listing unfinished multipart uploads under ${prefix}`);
+    }
+    return out;
+  }
+
+  async abortUnfinished(u: UnfinishedUpload): Promise<void> {
+    checkKey(u.key);
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key: u.key, UploadId: u.handle }));
+    } catch (e) {
+      if (!isS3NotFound(e)) throw this.wrap(e, `aborting the multipart upload of ${u.key}`);
+    }
+  }
+
   async delete(keys: readonly string[]): Promise<void> {
+    return this.deleteWith(this.client, keys);
+  }
+
+  private async deleteWith(client: S3Client, keys: readonly string[]): Promise<void> {
     // One request per key: DeleteObjects needs Content-MD5, which not every S3-compatible server
     // accepts in the SDK's default checksum mode; backups have few objects each.
     for (const key of keys) {
       checkKey(key);
       try {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+        await client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key }));
       } catch (e) {
         if (!isS3NotFound(e)) throw this.wrap(e, `deleting ${key}`);
       }
@@ -164,9 +323,11 @@ export class S3Storage implements Storage {
   /** Turns SDK errors into one line that says what to check. */
   private wrap(e: unknown, doing: string): unknown {
     if (e instanceof BackupmateError) return e;
-    const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+    const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number }; code?: string };
     if (err?.name === 'AbortError') return e;
     const status = err?.$metadata?.httpStatusCode;
+    // Set by the SDK when its own retries (streamed puts) were used up.
+    const tries = err?.$metadata?.attempts ?? 1;
     let hint = '';
     if (status === 403 || err?.name === 'InvalidAccessKeyId' || err?.name === 'SignatureDoesNotMatch') {
       hint = '; check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy';
@@ -179,8 +340,9 @@ export class S3Storage implements Storage {
     }
     return new BackupmateError(
       'STORAGE',
-      `${doing} on ${this.description} failed: ${err?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err?.message ?? String(e)}${hint}`,
-      { httpStatus: status },
+      `${doing} on ${this.description} failed: ${err?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err?.message ?? String(e)}${hint}` +
+        (tries > 1 ? ` (gave up after ${tries} attempts)` : ''),
+      { httpStatus: status, ...(tries > 1 ? { attempts: tries } : {}) },
       { cause: e },
     );
   }

@@ -30,6 +30,19 @@ export interface Storage {
   list(prefix: string): Promise<StoredObject[]>;
   /** Deletes the given keys; missing keys are not an error. The ONLY way anything is removed. */
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Uploads that were started and never finished (S3 multipart uploads, `.partial-` files of the
+   * file store) under `prefix`, where the store can list them; left by killed processes.
+   */
+  listUnfinished?(prefix: string): Promise<UnfinishedUpload[]>;
+  abortUnfinished?(u: UnfinishedUpload): Promise<void>;
+}
+
+export interface UnfinishedUpload {
+  key: string;
+  /** Driver-specific handle (multipart upload id, partial file name). */
+  handle: string;
+  startedAt: Date | null;
 }
 
 export function notFound(storage: Storage, key: string): BackupmateError {

@@ -44,8 +44,15 @@ export async function writeDaemonConfig(dir: string, server: PrivateServer, stor
   return file;
 }
 
-export async function startDaemon(server: PrivateServer, store: Store, extra: Record<string, string> = {}, env: Record<string, string> = {}): Promise<DaemonHandle> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-daemon-'));
+/** Starts a daemon; with `reuseDir`, on the directory (state, config, socket) of an earlier one. */
+export async function startDaemon(
+  server: PrivateServer,
+  store: Store,
+  extra: Record<string, string> = {},
+  env: Record<string, string> = {},
+  reuseDir?: string,
+): Promise<DaemonHandle> {
+  const dir = reuseDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'bm-daemon-')));
   const configFile = await writeDaemonConfig(dir, server, store, extra);
   const proc = execa(process.execPath, [CLI, 'run', '--config', configFile], {
     cwd: dir,

@@ -29,8 +29,8 @@ afterAll(async () => {
   await stopAllS3rvers();
 });
 
-async function daemon(store: Store, extra: Record<string, string>, env: Record<string, string> = {}): Promise<DaemonHandle> {
-  const d = await startDaemon(source, store, extra, env);
+async function daemon(store: Store, extra: Record<string, string>, env: Record<string, string> = {}, reuseDir?: string): Promise<DaemonHandle> {
+  const d = await startDaemon(source, store, extra, env, reuseDir);
   daemons.push(d);
   return d;
 }
@@ -116,6 +116,53 @@ describe('signals', () => {
     expect(files.filter((f) => String(f).includes('data.'))).toEqual([]);
     const ps = await execa('pgrep', ['-f', `mariabackup.*${d.dir}`], { reject: false });
     expect(ps.stdout).toBe('');
+  });
+
+  test('kill -9 of the daemon mid-backup: nothing valid-looking, no child left; the next start cleans up and the next backup succeeds', async () => {
+    const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-'));
+    const store: Store = { kind: 'file', path: storeDir };
+    const extra = { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off', COMPRESSION_LEVEL: '19' };
+    const d1 = await daemon(store, extra);
+    expect((await ctl(d1.socket, ['backup', '--full'])).exitCode).toBe(0);
+    await d1.waitForLog((l) => l.event === 'mariabackup.start');
+    // Kill once compressed data has reached the store (a partial volume file exists).
+    await until('a partial volume in the store', async () =>
+      (await fs.readdir(storeDir, { recursive: true }).catch(() => [] as string[])).map(String).some((f) => f.includes('.partial-')),
+    );
+    await d1.stop('SIGKILL');
+    // The kernel takes the children with the daemon (setpriv --pdeathsig).
+    await until(
+      'no mariabackup or zstd of that daemon left',
+      async () => {
+        const ps = await execa('pgrep', ['-f', '(mariabackup|zstd)'], { reject: false });
+        for (const pid of ps.stdout.split('\n').filter(Boolean)) {
+          const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+          if (cmd.includes(d1.dir) || /^zstd .*-19/.test(cmd)) return false;
+        }
+        return true;
+      },
+      10_000,
+    );
+    const files = (await fs.readdir(storeDir, { recursive: true })).map(String);
+    expect(files.filter((f) => f.endsWith('manifest.json'))).toEqual([]);
+    expect(files.some((f) => f.includes('.partial-') || /data\.\d+$/.test(f))).toBe(true); // leftovers exist
+
+    // A new daemon on the same state dir and config: the dead job is recorded as failed and its
+    // leftovers (objects and partial files) are removed.
+    const d2 = await daemon(store, extra, {}, d1.dir);
+    const cleanup = await d2.waitForLog((l) => l.event === 'daemon.cleanup');
+    expect((cleanup.keys as string[]).length + (cleanup.aborted as string[]).length).toBeGreaterThan(0);
+    const left = (await fs.readdir(storeDir, { recursive: true })).map(String);
+    expect(left.filter((f) => f.includes('.partial-') || /data\.\d+$/.test(f))).toEqual([]);
+    const st = jsonResult((await ctl(d2.socket, ['--json', 'status'])).stdout) as { last: { full: { failure: { error: { message: string } } | null } } };
+    expect(st.last.full.failure?.error.message).toMatch(/killed or crashed/);
+
+    const b = await ctl(d2.socket, ['backup', '--full', '--wait']);
+    expect(b.exitCode).toBe(0);
+    const listed = jsonResult((await ctl(d2.socket, ['list', '--json'])).stdout) as Listed;
+    expect(listed.backups).toHaveLength(1);
+    expect(listed.incomplete).toEqual([]);
+    expect(await d2.stop()).toBe(0);
   });
 
   test('SIGHUP with a broken configuration keeps the old one; a valid one is applied', async () => {

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runFullBackup, type BackupSettings } from '../../src/backup/job.js';
@@ -165,6 +167,42 @@ describe('a failed backup leaves nothing that looks valid', () => {
     expect(await runningChildren('mariabackup')).toBe(0);
     expect(await runningChildren('zstd')).toBe(0);
     expect(await fs.readdir(tmp)).toEqual([]);
+  });
+});
+
+describe('notifications', () => {
+  test('a failed backup posts to the Slack webhook; an unreachable webhook does not fail a good backup', async () => {
+    const received: string[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        received.push(body);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/services/T000/B000/secret-token`;
+    try {
+      const work = await makeWorkdir(source, { kind: 's3', server: s3 }, { FULL_BACKUP_PREFIX: 'notify/full/', SLACK_WEBHOOK_URL: url });
+      const bad = await backupmate(work, ['backup', '--full'], { DB_PASSWORD: 'wrong-password' });
+      expect(bad.exitCode).toBe(71);
+      expect(received).toHaveLength(1);
+      const text = received[0];
+      expect(text).toContain(os.hostname());
+      expect(text).toMatch(/FAILED/i);
+      expect(text).toMatch(/Access denied/);
+      expect(text).not.toContain('wrong-password');
+      // The webhook URL (a secret) never appears in the log.
+      expect(bad.stdout + bad.stderr).not.toContain('secret-token');
+
+      // A closed port: the notification fails, is logged, and the backup still succeeds.
+      const good = await backupmate(work, ['backup', '--full'], { SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/hook', NOTIFY_ON: 'always' });
+      expect(good.exitCode).toBe(0);
+      expect(logLines(good.stdout).some((l) => l.event === 'notify.failed')).toBe(true);
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -1,0 +1,87 @@
+/**
+ * The one sentence a notification ends with: what the person on call should do next, derived from
+ * the error code (domain/errors.ts) and, where the code alone is too broad, the failing stage.
+ *
+ * Pure. Every code of the registry has an entry (a test walks ERROR_CODES), and an unknown code
+ * still gets a sentence, so a notification never ends without one. Commands named here exist:
+ * `backupmate config check`, `backupmatectl status|backup|verify|list`, `journalctl -u backupmate`.
+ */
+import type { ErrorCode } from '../domain/errors.js';
+
+const LOG = 'journalctl -u backupmate';
+
+/** Stages that run mariabackup itself (backup, restore prepare and put-back). */
+const MARIABACKUP_STAGES = new Set(['mariabackup', 'prepare', 'copy-back', 'move-back', 'target-dir']);
+
+function toolFailed(stage: string | undefined): string {
+  switch (stage) {
+    case 'mariabackup':
+      return (
+        "check mariabackup's output above; the backup user's privileges (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR) " +
+        'and that mariabackup matches the server version'
+      );
+    case 'prepare':
+      return (
+        "check mariabackup --prepare's output above; mariabackup must match the version that took the backup, " +
+        'and LOCAL_TEMP_DIR needs room for the whole data set'
+      );
+    case 'copy-back':
+    case 'move-back':
+    case 'target-dir':
+      return "check mariabackup's output above; free space and permissions in the target directory (MARIADB_DATADIR or --target-dir)";
+    case 'compressor':
+    case 'decompressor':
+      return `check the ${stage}'s output above (zstd or gzip, per COMPRESSION) and free space in LOCAL_TEMP_DIR`;
+    case 'mbstream':
+    case 'extract':
+      return "check mbstream's output above, that MBSTREAM_PATH matches the backup's MariaDB version, and free space in LOCAL_TEMP_DIR";
+    default:
+      return `check the ${stage ? `${stage} ` : ''}output above (last lines of stderr) and the log (${LOG})`;
+  }
+}
+
+function toolMissing(stage: string | undefined): string {
+  if (stage && MARIABACKUP_STAGES.has(stage)) return 'install mariabackup (same version as the server) or set MARIADB_BACKUP_PATH; then backupmate config check';
+  if (stage === 'mbstream' || stage === 'extract') return 'install mbstream (it comes with mariabackup) or set MBSTREAM_PATH; then backupmate config check';
+  if (stage === 'compressor' || stage === 'decompressor') return 'install zstd (or gzip, per COMPRESSION) on the PATH of the backupmate service';
+  return `install the missing program or set its path (MARIADB_BACKUP_PATH, MBSTREAM_PATH); then backupmate config check`;
+}
+
+const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined) => string>> = {
+  USAGE: () => 'check the command line (backupmate --help, backupmatectl --help)',
+  CONFIG: () => 'fix the configuration (backupmate config check)',
+  BACKUP_NOT_FOUND: () => 'pick a backup that exists (backupmatectl list)',
+  INTEGRITY: () =>
+    'do not rely on this backup: check it again (backupmatectl verify), look for a partial upload or changed objects in the store, ' +
+    'and take a new full backup (backupmatectl backup --full)',
+  TARGET_STATE: () => 'make the restore target safe as the message says (stop the server, empty or move the directory), then restore again',
+  STORAGE: () => 'check the store: credentials, bucket name, region, endpoint (backupmate config check)',
+  TOOL_FAILED: toolFailed,
+  TOOL_MISSING: toolMissing,
+  CANCELLED: () => 'nothing to fix if the cancel was intended (backupmatectl cancel or a daemon stop); otherwise start it again (backupmatectl backup)',
+  LOCAL_IO: () => `check free space (df -h) and permissions of LOCAL_TEMP_DIR and the paths in the message; the service user must be able to write there`,
+  DAEMON_UNAVAILABLE: () => 'start the daemon (systemctl start backupmate) and check why it stopped (journalctl -u backupmate)',
+  PERMISSION: () => "add the user to the control socket's group (CONTROL_SOCKET_GROUP), then log in again",
+  BUSY: () => 'wait for the running job (backupmatectl status) or cancel it (backupmatectl cancel), then try again',
+  DECLINED: () => 'nothing was changed; run the command again and confirm if you meant it',
+  PROTOCOL: () => 'use backupmatectl and backupmate of the same version (backupmatectl --version, backupmate --version)',
+  INTERNAL: () => `a bug: report it with the log (${LOG})`,
+};
+
+function isKnownCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(BY_CODE, code);
+}
+
+/**
+ * What to do about a failure with error `code` in `stage` (stage may be unknown). Always returns
+ * one non-empty sentence without a trailing period.
+ */
+export function nextStep(code: string, stage?: string): string {
+  if (isKnownCode(code)) return BY_CODE[code](stage || undefined);
+  return `see the log (${LOG}) for error ${code || '(no code)'}`;
+}
+
+/** What to do when no backup has succeeded for too long (the stale alert). */
+export const STALE_NEXT_STEP =
+  `see the last failure and the next scheduled runs (backupmatectl status), check the log (${LOG}), ` +
+  'and that the daemon runs and the schedules are not off';

@@ -1,0 +1,317 @@
+/**
+ * Retries for storage operations: one wrapper around any driver (restic's retry backend), so no
+ * caller retries anything itself and every retry is decided, delayed and logged the same way.
+ *
+ * Who retries what (each request is tried at most RETRY_ATTEMPTS times, never attempts²):
+ * - This wrapper retries every operation that can be replayed whole: `put(key, Buffer)`, `get`
+ *   (only the request that opens the stream: a failure mid-body reaches the caller, and restore
+ *   re-verifies every volume's sha256 anyway), `head`, `list`, `delete` (missing keys are not an
+ *   error, so repeating it is harmless). The S3 driver sends these with a client that makes ONE
+ *   attempt per request.
+ * - `put(key, Readable)` is passed through ONCE: a consumed stream cannot be replayed. Inside it
+ *   the S3 driver's upload client retries each request of the multipart upload on its own
+ *   (CreateMultipartUpload, every UploadPart -- whose body is a buffered part -- and
+ *   CompleteMultipartUpload) with the same policy, `classify` and log line (see s3.ts), so a
+ *   failed part is sent again while the stream goes on. The file driver's streamed put is not
+ *   retried (a local write that fails midway has nothing to resend).
+ *
+ * Backoff: exponential with FULL jitter (AWS architecture blog, "Exponential Backoff And
+ * Jitter"): before retry n the delay is random(0, min(max, base * 2^(n-1))).
+ *
+ * Not-found is an answer, not a failure: `head` returns null and `get` rejects with `notFound()`
+ * at once. Permanent errors (credentials, missing bucket, bad request, no space...) fail at once
+ * with the driver's what-to-check message.
+ */
+import type { Readable } from 'node:stream';
+import type { StoredObject } from '../domain/catalog.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
+import { isNotFound, type PutOptions, type Storage } from './storage.js';
+
+export type ErrorClass = 'transient' | 'permanent';
+
+export interface RetryPolicy {
+  /** Attempts in all (1 = no retry). */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** One retry about to happen: `attempt` (1-based) failed, attempt `attempt + 1` follows after `delayMs`. */
+export interface RetryEvent {
+  /** `put`, `get`, `head`, `list`, `delete`, or the S3 command inside a streamed put (`UploadPart`...). */
+  operation: string;
+  key: string;
+  /** Multipart part number, for UploadPart. */
+  part?: number;
+  attempt: number;
+  attempts: number;
+  delayMs: number;
+  /** The failure, one line, no secrets (driver messages carry none; the logger redacts anyway). */
+  cause: string;
+}
+
+/** What a retry log line is written to: a winston Logger fits. */
+export interface RetryLog {
+  warn(message: string, meta: Record<string, unknown>): unknown;
+}
+
+/** The one log line per retry, shared by the wrapper and the S3 driver's upload retries. */
+export function logRetry(log: RetryLog, ev: RetryEvent): void {
+  const what = ev.part !== undefined ? `${ev.operation} ${ev.key} part ${ev.part}` : `${ev.operation} ${ev.key}`;
+  log.warn(`storage ${what} failed (attempt ${ev.attempt} of ${ev.attempts}): ${ev.cause}; retrying in ${ev.delayMs} ms`, {
+    event: 'storage.retry',
+    ...ev,
+  });
+}
+
+/** Upper bound of the delay before retry number `attempt` (1 = the first retry): min(max, base·2^(attempt-1)). */
+export function backoffCeiling(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, attempt: number): number {
+  const exp = policy.baseDelayMs * 2 ** Math.max(0, attempt - 1);
+  return Math.max(0, Math.min(policy.maxDelayMs, exp));
+}
+
+/** Full jitter: a uniformly random delay in [0, backoffCeiling]; `random` returns [0, 1). */
+export function backoffDelay(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, attempt: number, random: () => number = Math.random): number {
+  const r = Math.min(1, Math.max(0, random()));
+  return Math.round(r * backoffCeiling(policy, attempt));
+}
+
+/** S3 error names (service codes) that mean "try again". S3's RequestTimeout is a 400 but transient. */
+const TRANSIENT_NAMES = new Set([
+  'SlowDown',
+  'SlowDownRead',
+  'SlowDownWrite',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'BandwidthLimitExceeded',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/** S3 error names that no retry can fix. */
+const PERMANENT_NAMES = new Set([
+  'AbortError',
+  'AccessDenied',
+  'AllAccessDisabled',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AuthorizationHeaderMalformed',
+  'RequestTimeTooSkewed',
+  'NoSuchBucket',
+  'NoSuchKey',
+  'NotFound',
+  'NoSuchUpload',
+  'InvalidBucketName',
+  'PermanentRedirect',
+  'InvalidArgument',
+  'InvalidRequest',
+  'InvalidPart',
+  'InvalidPartOrder',
+  'EntityTooLarge',
+  'EntityTooSmall',
+  'MalformedXML',
+  'CredentialsProviderError',
+]);
+
+/**
+ * Network and filesystem error codes that may go away by themselves: connection reset or refused
+ * (a server restarting; a wrong S3_ENDPOINT then costs only the bounded backoff before its
+ * what-to-check message), broken pipe, timeouts, unreachable networks, DNS "try again", and on
+ * local or NFS stores EIO / EAGAIN / EBUSY / ESTALE.
+ */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENETRESET',
+  'EAI_AGAIN',
+  'EIO',
+  'EAGAIN',
+  'EBUSY',
+  'ESTALE',
+  'UND_ERR_SOCKET',
+]);
+
+/** Codes that no retry can fix: no space, no permission, read-only, unknown host, bad path. */
+const PERMANENT_CODES = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EEXIST',
+  'ENAMETOOLONG',
+  'ENOTFOUND',
+  'ERR_INVALID_ARG_TYPE',
+]);
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+  details?: Record<string, unknown>;
+}
+
+/** The verdict one error in a cause chain gives, or undefined to look at its cause. */
+function classifyOne(e: ErrorLike): ErrorClass | undefined {
+  if (e instanceof BackupmateError) {
+    // Only store failures can be transient; INTEGRITY, CANCELLED, INTERNAL (a bad key)... never.
+    if (e.code !== 'STORAGE' || e.details.notFound === true) return 'permanent';
+    // The driver's error it wraps knows best (its S3 name, e.g. RequestTimeout is a 400 yet transient).
+    if (e.cause !== undefined && e.cause !== null) return undefined;
+    const status = e.details.httpStatus;
+    if (typeof status === 'number') return statusClass(status);
+    const errno = e.details.errno;
+    if (typeof errno === 'string') {
+      if (TRANSIENT_CODES.has(errno)) return 'transient';
+      if (PERMANENT_CODES.has(errno)) return 'permanent';
+    }
+    return undefined;
+  }
+  const name = typeof e.name === 'string' ? e.name : '';
+  if (PERMANENT_NAMES.has(name)) return 'permanent';
+  if (TRANSIENT_NAMES.has(name)) return 'transient';
+  const status = e.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && status > 0) return statusClass(status);
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (TRANSIENT_CODES.has(code)) return 'transient';
+  if (PERMANENT_CODES.has(code)) return 'permanent';
+  if (typeof e.message === 'string' && /socket hang up|ECONNRESET|EPIPE/i.test(e.message)) return 'transient';
+  if (e.$retryable) return 'transient';
+  return undefined;
+}
+
+function statusClass(status: number): ErrorClass {
+  return status === 429 || status >= 500 ? 'transient' : 'permanent';
+}
+
+/**
+ * Pure: whether retrying `error` may help. Transient: HTTP 5xx, 429 and throttling (SlowDown),
+ * S3's RequestTimeout, connection reset/refused, broken pipe, socket hang up, timeouts, EIO/EAGAIN.
+ * Permanent: everything else, notably 4xx (403 AccessDenied, InvalidAccessKeyId,
+ * SignatureDoesNotMatch, 404 NoSuchBucket, 400), not-found answers, cancellations (AbortError),
+ * ENOSPC/EACCES, and any error we do not recognise (a bug is not fixed by trying again). Looks
+ * through `cause` (drivers wrap SDK and errno errors in BackupmateError).
+ */
+export function classify(error: unknown): ErrorClass {
+  let e: unknown = error;
+  for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
+    const verdict = classifyOne(e as ErrorLike);
+    if (verdict) return verdict;
+    e = (e as ErrorLike).cause;
+  }
+  return 'permanent';
+}
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** Waits `ms`; an aborted signal ends the wait at once with its reason. */
+export const abortableSleep: Sleep = (ms, signal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+export interface RetryOptions extends RetryPolicy {
+  log: RetryLog;
+  /** Injectable for tests. */
+  sleep?: Sleep;
+  /** Injectable for tests: [0, 1). */
+  random?: () => number;
+}
+
+export class RetryStorage implements Storage {
+  readonly description: string;
+  /** Present exactly when the driver has them (callers feature-test), retried like the rest. */
+  readonly listUnfinished?: Storage['listUnfinished'];
+  readonly abortUnfinished?: Storage['abortUnfinished'];
+
+  constructor(
+    readonly inner: Storage,
+    private readonly opts: RetryOptions,
+  ) {
+    if (!Number.isInteger(opts.attempts) || opts.attempts < 1) throw new BackupmateError('INTERNAL', `retry attempts must be >= 1, got ${opts.attempts}`);
+    this.description = inner.description;
+    const { listUnfinished, abortUnfinished } = inner;
+    if (listUnfinished) this.listUnfinished = (prefix) => this.run('listUnfinished', prefix, () => listUnfinished.call(inner, prefix));
+    if (abortUnfinished) this.abortUnfinished = (u) => this.run('abortUnfinished', u.key, () => abortUnfinished.call(inner, u));
+  }
+
+  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void> {
+    // A stream cannot be replayed: one attempt here, the driver retries what it buffered (parts).
+    if (!Buffer.isBuffer(body)) return this.inner.put(key, body, options);
+    return this.run('put', key, () => this.inner.put(key, body, options), options?.signal);
+  }
+
+  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable> {
+    return this.run('get', key, () => this.inner.get(key, options), options?.signal);
+  }
+
+  head(key: string): Promise<{ size: number } | null> {
+    return this.run('head', key, () => this.inner.head(key));
+  }
+
+  list(prefix: string): Promise<StoredObject[]> {
+    return this.run('list', prefix, () => this.inner.list(prefix));
+  }
+
+  delete(keys: readonly string[]): Promise<void> {
+    if (!keys.length) return this.inner.delete(keys);
+    const label = keys.length === 1 ? keys[0] : `${keys[0]} (and ${keys.length - 1} more)`;
+    return this.run('delete', label, () => this.inner.delete(keys));
+  }
+
+  private async run<T>(operation: string, key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const { attempts } = this.opts;
+    const sleep = this.opts.sleep ?? abortableSleep;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (isNotFound(e) || signal?.aborted || classify(e) === 'permanent') throw e;
+        if (attempt >= attempts) throw gaveUp(e, attempt);
+        const delayMs = backoffDelay(this.opts, attempt, this.opts.random);
+        logRetry(this.opts.log, { operation, key, attempt, attempts, delayMs, cause: errorText(e) });
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+}
+
+/** The last transient error, saying that retries were exhausted (only when there was more than one attempt). */
+function gaveUp(e: unknown, attempts: number): unknown {
+  if (attempts <= 1 || !(e instanceof BackupmateError)) return e;
+  return new BackupmateError(e.code, `${e.message} (gave up after ${attempts} attempts)`, { ...e.details, attempts }, { cause: e });
+}
