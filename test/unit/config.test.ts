@@ -385,11 +385,24 @@ const BAD_CASES: BadCase[] = [
   { name: 'relative program path', values: { MARIADB_BACKUP_PATH: 'bin/mariabackup' }, key: 'MARIADB_BACKUP_PATH', mentions: ['PATH'] },
   { name: 'empty user', values: { DB_USER: '' }, key: 'DB_USER', mentions: ['must not be empty'] },
   { name: 'access key without secret', values: { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE' }, key: 'AWS_SECRET_ACCESS_KEY', got: '', mentions: ['AWS_ACCESS_KEY_ID is "AKIAEXAMPLE"'] },
+  { name: 'unknown time zone', values: { SCHEDULE_TIMEZONE: 'Mars/Olympus' }, key: 'SCHEDULE_TIMEZONE', mentions: ['IANA time zone'] },
+  { name: 'bad incremental base', values: { INCREMENTAL_BASE: 'newest' }, key: 'INCREMENTAL_BASE', mentions: ['latest, full'] },
+  { name: 'zero chain length', values: { MAX_CHAIN_LENGTH: '0' }, key: 'MAX_CHAIN_LENGTH' },
+  { name: 'negative retention days', values: { RETENTION_DAYS: '-3' }, key: 'RETENTION_DAYS' },
+  { name: 'zero retry attempts', values: { RETRY_ATTEMPTS: '0' }, key: 'RETRY_ATTEMPTS' },
+  { name: 'max retry delay below the base delay', values: { RETRY_BASE_DELAY_MS: '5000', RETRY_MAX_DELAY_MS: '100' }, key: 'RETRY_MAX_DELAY_MS', got: '100', mentions: ['RETRY_BASE_DELAY_MS'] },
+  { name: 'malformed sender address', values: { NOTIFY_EMAIL_FROM: 'backupmate at db1' }, key: 'NOTIFY_EMAIL_FROM', mentions: ['e-mail addresses'] },
+  { name: 'negative duration', values: { STALE_AFTER: '-5m' }, key: 'STALE_AFTER', mentions: ['duration'] },
+  { name: 'e-mail recipients without SMTP_URL', values: { NOTIFY_EMAIL_TO: 'dba@example.com' }, key: 'SMTP_URL', got: '', mentions: ['NOTIFY_EMAIL_TO'] },
+  { name: 'malformed e-mail address', values: { NOTIFY_EMAIL_TO: 'not an address', SMTP_URL: 'smtp://mail.example.com' }, key: 'NOTIFY_EMAIL_TO', mentions: ['e-mail addresses'] },
+  { name: 'duration without a unit we know', values: { STALE_AFTER: '2 fortnights' }, key: 'STALE_AFTER', mentions: ['duration'] },
+  { name: 'bad notify mode', values: { NOTIFY_ON: 'sometimes' }, key: 'NOTIFY_ON', mentions: ['failure, always'] },
+  { name: 'service timeout too short', values: { MARIADB_SERVICE_TIMEOUT: '1' }, key: 'MARIADB_SERVICE_TIMEOUT' },
 ];
 
 describe('malformed configuration', () => {
-  test('there are at least 20 cases', () => {
-    expect(BAD_CASES.length).toBeGreaterThanOrEqual(20);
+  test('there are at least 30 cases', () => {
+    expect(BAD_CASES.length).toBeGreaterThanOrEqual(30);
   });
 
   describe.each([
@@ -411,6 +424,14 @@ describe('malformed configuration', () => {
       expect(line).toContain(`got ${JSON.stringify(got)} (${where})`);
       for (const m of c.mentions ?? []) expect(line).toContain(m);
     });
+  });
+
+  test('a malformed secret URL is named but never shown', () => {
+    const err = loadError({ env: { ...BASE, SMTP_URL: 'http://user:hunter2@mail.example.com', NOTIFY_EMAIL_TO: 'dba@example.com' } });
+    expect(err.message).toContain('SMTP_URL must be empty or an smtp:// or smtps:// URL');
+    expect(err.message).toContain('got <redacted>');
+    expect(err.message).not.toContain('hunter2');
+    expect(err.exitCode).toBe(78);
   });
 
   test('the documented message format', () => {
