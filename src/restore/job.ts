@@ -25,12 +25,12 @@ import { extractContainer } from '../archive/container.js';
 import { HashCounter } from '../archive/hash.js';
 import { runStages } from '../archive/stages.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import { resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
+import { majorMinor, resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
 import { backupIdFor } from '../domain/ids.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
-import { CHECKPOINT_FILES, mbstreamExtractArgv, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
+import { CHECKPOINT_FILES, mariabackupVersion, mbstreamExtractArgv, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
 import { mapLimit, readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { fmtBytes } from '../domain/units.js';
@@ -108,6 +108,17 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     target: req.targetDir ?? s.datadir,
     chain: chain.map((c) => c.manifest.id),
   });
+
+  // 0. The mariabackup here must be able to prepare what the chain's mariabackup wrote.
+  const localTool = await mariabackupVersion(s.mariabackupPath);
+  const taken = chain[0].manifest.versions.mariabackup;
+  if (majorMinor(localTool) && majorMinor(taken) && majorMinor(localTool) !== majorMinor(taken)) {
+    throw new BackupmateError(
+      'TOOL_MISSING',
+      `backup ${id} was taken with mariabackup ${taken}, this host has ${localTool} (MARIADB_BACKUP_PATH=${s.mariabackupPath}): ` +
+        `prepare needs the same major.minor version; install mariadb-backup ${majorMinor(taken)} or restore on a host that has it`,
+    );
+  }
 
   // 1. Target state and volumes, before any download.
   const destination = req.mode === 'target-dir' ? path.resolve(req.targetDir ?? '') : path.resolve(s.datadir);
