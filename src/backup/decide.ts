@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config/load.js';
 import { summarize } from '../domain/chain.js';
-import { planBackup, type Plan } from '../domain/plan.js';
+import { planBackup, type Plan, type PlanInput } from '../domain/plan.js';
 import type { Logger } from '../log/logger.js';
 import { serverVersion } from '../mariadb/server.js';
 import { readCatalog } from '../storage/catalog.js';
@@ -16,6 +16,21 @@ export function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'in
     { prefix: c.FULL_BACKUP_PREFIX, kind: 'full' },
     { prefix: c.INCREMENTAL_BACKUP_PREFIX, kind: 'incremental' },
   ];
+}
+
+/** The facts the planner needs: the store's catalog, the server's version, now, and the rules. */
+export async function planFacts(c: Config, settings: BackupSettings, storage: Storage, knownServerVersion?: string): Promise<PlanInput> {
+  const catalog = await readCatalog(storage, catalogPrefixes(c));
+  return {
+    now: new Date(),
+    timeZone: c.SCHEDULE_TIMEZONE,
+    fullSchedule: c.FULL_BACKUP_SCHEDULE,
+    incrementalBase: c.INCREMENTAL_BASE,
+    maxChainLength: c.MAX_CHAIN_LENGTH,
+    serverVersion: knownServerVersion ?? (await serverVersion(settings.connection, settings.tempDir)),
+    valid: catalog.backups.map((b) => summarize(b.manifest)),
+    incompleteIds: catalog.incomplete.map((d) => d.id),
+  };
 }
 
 export async function decideBackup(
@@ -31,18 +46,7 @@ export async function decideBackup(
     logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: requestedBy });
     return { target: { kind: 'full' }, reason: requestedBy, plan: null };
   }
-  const catalog = await readCatalog(storage, catalogPrefixes(c));
-  const plan = planBackup({
-    now: new Date(),
-    timeZone: c.SCHEDULE_TIMEZONE,
-    fullSchedule: c.FULL_BACKUP_SCHEDULE,
-    incrementalBase: c.INCREMENTAL_BASE,
-    maxChainLength: c.MAX_CHAIN_LENGTH,
-    serverVersion: knownServerVersion ?? (await serverVersion(settings.connection, settings.tempDir)),
-    valid: catalog.backups.map((b) => summarize(b.manifest)),
-    incompleteIds: catalog.incomplete.map((d) => d.id),
-    requested,
-  });
+  const plan = planBackup({ ...(await planFacts(c, settings, storage, knownServerVersion)), requested });
   logger.info(`decided on ${plan.kind === 'full' ? 'a full' : 'an incremental'} backup: ${plan.reason}`, {
     event: 'backup.plan',
     kind: plan.kind,

@@ -19,6 +19,7 @@ import { runRestore, type RestoreMode } from '../restore/job.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
 import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
 import { renderCatalog, renderTable } from './format.js';
+import { checkRestoreArgs } from './restore-args.js';
 
 interface GlobalOpts {
   config?: string[];
@@ -152,19 +153,7 @@ export async function restoreCommand(
   id: string | undefined,
   opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string },
 ): Promise<void> {
-  const modes = [opts.targetDir !== undefined && 'target-dir', opts.copyBack && 'copy-back', opts.moveBack && 'move-back'].filter(Boolean) as RestoreMode[];
-  if (modes.length !== 1) {
-    throw new BackupmateError(
-      'USAGE',
-      `restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, got ${modes.length ? modes.map((m) => '--' + m).join(' and ') : 'none'}`,
-    );
-  }
-  if ((id === undefined) === (opts.time === undefined)) {
-    throw new BackupmateError(
-      'USAGE',
-      `restore: expected a backup id (or "latest") or --time "YYYY-MM-DD HH:MM", got ${id === undefined ? 'neither' : `both ("${id}" and --time "${opts.time}")`}`,
-    );
-  }
+  const mode: RestoreMode = checkRestoreArgs(id, opts);
   const c = load(opts);
   // The human report goes to stdout; JSON log lines go to stderr and LOG_FILE.
   const logger = makeLogger(c, 'stderr', 'restore');
@@ -174,7 +163,7 @@ export async function restoreCommand(
     const r = await runRestore(makeStorage(c, logger), logger, restoreSettings(c), {
       id: id ?? 'latest',
       time,
-      mode: modes[0],
+      mode,
       targetDir: opts.targetDir,
       signal: cancel.signal,
     });

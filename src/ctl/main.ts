@@ -14,6 +14,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BackupmateError, ERROR_CODES, type ErrorCode } from '../domain/errors.js';
 import { PROTOCOL_VERSION, type DaemonMessage, type EventMessage, type JobView, type Method, type RestoreParams } from '../daemon/protocol.js';
 import { VERSION } from '../version.js';
+import { checkRestoreArgs } from '../cli/restore-args.js';
 import { openConnection, type ControlConnection, type Connector } from './client.js';
 import {
   asJob,
@@ -318,25 +319,13 @@ export function buildProgram(io: CtlIo): Command {
         'replaces the datadir the daemon asks for a confirmation (answer y), unless --yes was given.',
     )
     .action(async (id: string | undefined, opts: { time?: string; targetDir?: string; copyBack?: boolean; moveBack?: boolean; yes?: boolean; start?: boolean }, cmd: Command) => {
-      const modes = [opts.targetDir !== undefined && 'target-dir', opts.copyBack && 'copy-back', opts.moveBack && 'move-back'].filter(Boolean) as RestoreParams['mode'][];
-      if (modes.length !== 1) {
-        throw new BackupmateError(
-          'USAGE',
-          `restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, got ${modes.length ? modes.map((m) => '--' + m).join(' and ') : 'none'}`,
-        );
-      }
-      if ((id === undefined) === (opts.time === undefined)) {
-        throw new BackupmateError(
-          'USAGE',
-          `restore: expected a backup id (or "latest") or --time "YYYY-MM-DD HH:MM", got ${id === undefined ? 'neither' : `both ("${id}" and --time "${opts.time}")`}`,
-        );
-      }
+      const mode: RestoreParams['mode'] = checkRestoreArgs(id, opts);
       const s = session(cmd);
       s.yes = !!opts.yes;
       const params: RestoreParams = {
         ...(id !== undefined ? { id } : {}),
         ...(opts.time !== undefined ? { time: opts.time } : {}),
-        mode: modes[0],
+        mode,
         // The daemon runs elsewhere (another cwd): send an absolute path.
         ...(opts.targetDir !== undefined ? { targetDir: path.resolve(io.cwd, opts.targetDir) } : {}),
         yes: !!opts.yes,

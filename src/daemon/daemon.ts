@@ -9,18 +9,17 @@
  * rejected with a logged reason and the old one stays in force.
  */
 import * as os from 'node:os';
-import { catalogPrefixes, decideBackup } from '../backup/decide.js';
+import { catalogPrefixes, decideBackup, planFacts } from '../backup/decide.js';
 import { runBackup } from '../backup/job.js';
 import { preflightBackup } from '../backup/preflight.js';
 import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
-import { parseRestoreTime, summarize } from '../domain/chain.js';
+import { parseRestoreTime } from '../domain/chain.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { planBackup } from '../domain/plan.js';
 import { fmtBytes } from '../domain/units.js';
 import { closeLogger, updateSecrets, type Logger } from '../log/logger.js';
 import { secretValues } from '../config/redact.js';
-import { serverVersion } from '../mariadb/server.js';
 import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
 import { runRestore } from '../restore/job.js';
 import { abortUnfinishedUploads, prune, removeDeadJobLeftovers } from '../retention/prune.js';
@@ -160,18 +159,7 @@ export class Daemon implements DaemonApi {
   private async catchUp(): Promise<void> {
     try {
       const c = this.config;
-      const settings = backupSettings(c);
-      const catalog = await readCatalog(this.storage, catalogPrefixes(c));
-      const plan = planBackup({
-        now: new Date(),
-        timeZone: c.SCHEDULE_TIMEZONE,
-        fullSchedule: c.FULL_BACKUP_SCHEDULE,
-        incrementalBase: c.INCREMENTAL_BASE,
-        maxChainLength: c.MAX_CHAIN_LENGTH,
-        serverVersion: await serverVersion(settings.connection, settings.tempDir),
-        valid: catalog.backups.map((b) => summarize(b.manifest)),
-        incompleteIds: catalog.incomplete.map((d) => d.id),
-      });
+      const plan = planBackup(await planFacts(c, backupSettings(c), this.storage));
       if (plan.kind === 'full' && c.FULL_BACKUP_SCHEDULE !== 'off') {
         const { job } = this.queue.enqueue(this.backupJob('full', 'catch-up', `catch-up at start: ${plan.reason}`));
         this.logger.info(`catch-up: a full backup is due, queued job ${job.id}`, { event: 'daemon.catch_up', reason: plan.reason, jobId: job.id });
