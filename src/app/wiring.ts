@@ -64,6 +64,7 @@ export function backupSettings(c: Config): BackupSettings {
     compression: { algorithm: c.COMPRESSION, level: c.COMPRESSION_LEVEL },
     volumeSize: c.VOLUME_SIZE,
     hostname: os.hostname(),
+    encryption: c.ENCRYPTION === 'age' ? { type: 'age', recipients: c.AGE_RECIPIENTS } : null,
   };
 }
 
@@ -77,6 +78,7 @@ export function restoreSettings(c: Config): RestoreSettings {
     datadir: c.MARIADB_DATADIR,
     osUser: c.MARIADB_OS_USER,
     socket: c.DB_SOCKET,
+    ageIdentityFile: c.AGE_IDENTITY_FILE,
   };
 }
 

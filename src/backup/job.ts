@@ -6,14 +6,18 @@
  * child is killed, the upload in flight is aborted, volumes already stored are deleted, no manifest
  * is written and the temp dir is removed.
  */
+import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChildStage } from '../archive/child.js';
 import { compressCommand } from '../archive/compression.js';
 import { CHUNK_SIZE, packContainer, type ExtraFile } from '../archive/container.js';
-import { runStages } from '../archive/stages.js';
+import { ageStderrIsFatal, encryptCommand, probeAge } from '../archive/encryption.js';
+import { runStages, type StageOutcome } from '../archive/stages.js';
 import { VolumeWriter } from '../archive/volumes.js';
+import { resolveRecipients } from '../domain/age.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { backupIdFor } from '../domain/ids.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
@@ -44,6 +48,11 @@ export interface BackupSettings {
   compression: { algorithm: CompressionAlgorithm; level: number };
   volumeSize: number;
   hostname: string;
+  /**
+   * ENCRYPTION=age: the AGE_RECIPIENTS value (public keys, or the path of a recipients file, read
+   * again at every backup). Only public keys: a backup never needs the private identity.
+   */
+  encryption?: { type: 'age'; recipients: string } | null;
 }
 
 export interface BackupProgress {
@@ -91,6 +100,14 @@ export async function runBackup(
   });
   let writer: VolumeWriter | null = null;
   try {
+    // Encryption: the recipients as configured now, checked before any data flows.
+    let recipients: string[] | null = null;
+    if (s.encryption) {
+      const r = resolveRecipients(s.encryption.recipients, (file) => readFileSync(file, 'utf8'));
+      if ('problem' in r) throw new BackupmateError('CONFIG', `AGE_RECIPIENTS ${r.problem} (AGE_RECIPIENTS=${s.encryption.recipients})`);
+      recipients = r.recipients;
+      await probeAge();
+    }
     const mbVersion = await mariabackupVersion(s.mariabackupPath);
     const optionFile = path.join(jobDir, 'backup.cnf');
     await writeOptionFile(optionFile, backupOptionFileText(s.connection));
@@ -156,6 +173,16 @@ export async function runBackup(
     const compressor = cmd
       ? new ChildStage({ stage: 'compressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'compressor.stderr' }) })
       : null;
+    const enc = recipients ? encryptCommand(recipients) : null;
+    const encryptor = enc
+      ? new ChildStage({
+          stage: 'encryptor',
+          file: enc.file,
+          args: enc.args,
+          stderrIsFatal: ageStderrIsFatal,
+          onStderr: (l) => log.warn(l, { event: 'encryptor.stderr' }),
+        })
+      : null;
     const w = new VolumeWriter(
       storage,
       dir,
@@ -163,6 +190,7 @@ export async function runBackup(
       async () => {
         await container.done;
         await compressor?.done;
+        await encryptor?.done;
       },
       undefined,
       (n) => {
@@ -171,22 +199,25 @@ export async function runBackup(
     );
     writer = w;
 
-    const stages = [
+    // container → [compressor] → [encryptor] → volumes; every filter's exit status counts.
+    const filters = [compressor, encryptor].filter((f): f is ChildStage => f !== null);
+    const stages: StageOutcome[] = [
       { stage: 'mariabackup', promise: mb.done },
       { stage: 'container', promise: container.done },
-      ...(compressor
-        ? [
-            { stage: 'compressor', promise: compressor.done },
-            { stage: 'compressor-input', promise: pipeline(container.stream, compressor.stdin!) },
-            { stage: 'upload', promise: pipeline(compressor.stdout!, w) },
-          ]
-        : [{ stage: 'upload', promise: pipeline(container.stream, w) }]),
+      ...filters.map((f) => ({ stage: f.stage, promise: f.done })),
     ];
+    let upstream: Readable = container.stream;
+    for (const f of filters) {
+      stages.push({ stage: `${f.stage}-input`, promise: pipeline(upstream, f.stdin!) });
+      upstream = f.stdout!;
+    }
+    stages.push({ stage: 'upload', promise: pipeline(upstream, w) });
     await runStages(
       stages,
       (cause) => {
         mb.kill();
         compressor?.kill();
+        encryptor?.kill();
         container.stream.destroy();
         w.destroy(cause instanceof Error ? cause : new Error(String(cause)));
       },
@@ -208,7 +239,7 @@ export async function runBackup(
       versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion, backupmate: VERSION },
       host: s.hostname,
       compression: { algorithm: s.compression.algorithm, level: s.compression.algorithm === 'none' ? null : s.compression.level },
-      encryption: null,
+      encryption: recipients ? { type: 'age', recipients } : null,
       container: { format: 'tar', chunkSize: CHUNK_SIZE },
       volumes: w.volumes,
       rawBytes: progress.rawBytes,

@@ -13,9 +13,11 @@
  * - Rules that involve several keys live in `crossKeyProblems`, not in the per-key formats.
  * - config/backupmate.env is rendered from this file (see example.ts); a test keeps them equal.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
 import { Cron, type CronOptions } from 'croner';
+import { resolveRecipients } from '../domain/age.js';
 
 // ---------------------------------------------------------------------------------------------
 // Value types
@@ -25,6 +27,9 @@ export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
+
+export const ENCRYPTIONS = ['none', 'age'] as const;
+export type Encryption = (typeof ENCRYPTIONS)[number];
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export const INCREMENTAL_BASES = ['latest', 'full'] as const;
@@ -112,6 +117,9 @@ export interface ConfigValues {
   STALE_AFTER: number;
   LOG_FILE: string;
   LOG_LEVEL: LogLevel;
+  ENCRYPTION: Encryption;
+  AGE_RECIPIENTS: string;
+  AGE_IDENTITY_FILE: string;
 }
 
 export type ConfigKey = keyof ConfigValues;
@@ -200,7 +208,8 @@ type FormatName =
   | 'bm-timezone'
   | 'bm-duration'
   | 'bm-smtp-url'
-  | 'bm-emails';
+  | 'bm-emails'
+  | 'bm-age-recipients';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -355,6 +364,17 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if (!list.length || list.some((e) => !/^[^\s@<>]+@[^\s@<>]+$/.test(e))) reject('must be empty or comma-separated e-mail addresses like dba@example.com');
     },
   },
+  // age public keys inline, or the absolute path of a recipients file (read now, so `config check`
+  // catches a bad file; a backup reads it again when it starts).
+  'bm-age-recipients': {
+    coerce: (v: string) => v.trim(),
+    validate(x: unknown) {
+      if (x === '') return;
+      if (typeof x !== 'string') reject('must be age1... public keys or the absolute path of a recipients file');
+      const r = resolveRecipients(x, (file) => fs.readFileSync(file, 'utf8'));
+      if ('problem' in r) reject(r.problem);
+    },
+  },
   'bm-timezone': {
     validate(x: unknown) {
       if (x === '') return;
@@ -385,7 +405,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Daemon', 'Failure handling', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Encryption', 'Daemon', 'Failure handling', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -694,6 +714,34 @@ export const SCHEMA: Schema = {
     section: 'Compression',
     doc: 'Compression level: 1-19 with zstd, 1-9 with gzip; ignored with none.',
     example: '6',
+  },
+
+  // Encryption
+  ENCRYPTION: {
+    format: 'bm-enum',
+    values: ENCRYPTIONS,
+    default: 'none',
+    env: 'ENCRYPTION',
+    section: 'Encryption',
+    doc: 'Client-side encryption of new backups: age (to AGE_RECIPIENTS, after compression) or none. Restores follow each backup\'s manifest.',
+    example: 'age',
+  },
+  AGE_RECIPIENTS: {
+    format: 'bm-age-recipients',
+    default: '',
+    env: 'AGE_RECIPIENTS',
+    section: 'Encryption',
+    doc: 'Public keys new backups are encrypted to (age1..., from age-keygen -y), separated by commas or spaces, or the absolute path of a file with one per line; required when ENCRYPTION=age.',
+    example: 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p,age15s8y3tcfjqzv6cfehya97256ar8875jgpac5lkrg4an2s8y3yausj6mxpc',
+  },
+  AGE_IDENTITY_FILE: {
+    format: 'bm-path',
+    optional: true,
+    default: '',
+    env: 'AGE_IDENTITY_FILE',
+    section: 'Encryption',
+    doc: 'Private age identity file (absolute path) that restores of encrypted backups decrypt with; backups never need it, so keep it off the database host until a restore.',
+    example: '/run/backupmate/restore-identity.txt',
   },
 
   // Logging
@@ -1031,6 +1079,11 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
     }
     return undefined;
   });
+  when(['ENCRYPTION', 'AGE_RECIPIENTS'], () =>
+    v.ENCRYPTION === 'age' && v.AGE_RECIPIENTS === ''
+      ? { key: 'AGE_RECIPIENTS', reason: 'must be set when ENCRYPTION=age', related: ['ENCRYPTION'] }
+      : undefined,
+  );
   when(['AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN'], () =>
     v.AWS_SESSION_TOKEN !== '' && v.AWS_ACCESS_KEY_ID === ''
       ? {

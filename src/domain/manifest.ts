@@ -6,6 +6,7 @@
  * offered for restore. Restore trusts nothing else: volume sizes and sha256 sums, compression,
  * LSNs and versions all come from here, not from the current configuration.
  */
+import { isAgeRecipient } from './age.js';
 import { BackupmateError } from './errors.js';
 import { isBackupId } from './ids.js';
 
@@ -24,6 +25,12 @@ export interface VolumeRecord {
   sha256: string;
 }
 
+/** Client-side encryption of the volume stream: `age -e -r KEY...` after the compressor. */
+export interface ManifestEncryption {
+  type: 'age';
+  recipients: string[];
+}
+
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
   id: string;
@@ -39,7 +46,11 @@ export interface Manifest {
   versions: { server: string; mariabackup: string; backupmate: string };
   host: string;
   compression: { algorithm: CompressionAlgorithm; level: number | null };
-  encryption: null;
+  /**
+   * null, or age with the public keys (age1..., not secret) the volumes were encrypted to; a
+   * restore needs the identity of one of them (AGE_IDENTITY_FILE).
+   */
+  encryption: ManifestEncryption | null;
   /** How the byte stream is framed: a tar with the xbstream cut into fixed-size entries. */
   container: { format: 'tar'; chunkSize: number };
   volumes: VolumeRecord[];
@@ -90,7 +101,12 @@ export function parseManifest(text: string, where: string): Manifest {
   need(!!lsn && ['from', 'to', 'last'].every((k) => typeof lsn[k] === 'string' && /^\d+$/.test(lsn[k] as string)), 'lsn.from/to/last as decimal strings');
   const comp = m.compression as Record<string, unknown> | undefined;
   need(!!comp && ['zstd', 'gzip', 'none'].includes(comp.algorithm as string), 'compression.algorithm zstd|gzip|none');
-  need(m.encryption === null, 'encryption null (this version cannot decrypt)');
+  const enc = m.encryption as Record<string, unknown> | null | undefined;
+  need(
+    enc === null ||
+      (typeof enc === 'object' && enc.type === 'age' && Array.isArray(enc.recipients) && enc.recipients.length > 0 && enc.recipients.every(isAgeRecipient)),
+    'encryption null or {type "age", recipients: a non-empty list of age1... public keys}',
+  );
   const vols = m.volumes as unknown[];
   need(
     Array.isArray(vols) &&

@@ -22,8 +22,9 @@ import { ChildStage } from '../archive/child.js';
 import { waitDrain } from '../archive/drain.js';
 import { decompressCommand } from '../archive/compression.js';
 import { extractContainer } from '../archive/container.js';
+import { ageStderrIsFatal, checkIdentityFor, decryptCommand, identityMismatchError, isIdentityMismatch, noIdentityError } from '../archive/encryption.js';
 import { HashCounter } from '../archive/hash.js';
-import { runStages } from '../archive/stages.js';
+import { runStages, type StageOutcome } from '../archive/stages.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { majorMinor, resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
 import { backupIdFor } from '../domain/ids.js';
@@ -50,6 +51,8 @@ export interface RestoreSettings {
   osUser: string;
   /** DB_SOCKET: a server answering there counts as running. */
   socket: string;
+  /** AGE_IDENTITY_FILE: the private age identity for encrypted backups ('' = none). */
+  ageIdentityFile?: string;
 }
 
 export interface RestoreRequest {
@@ -119,6 +122,9 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
         `prepare needs the same major.minor version; install mariadb-backup ${majorMinor(taken)} or restore on a host that has it`,
     );
   }
+
+  // 0. Encrypted backups (as their manifests say): the identity must match one of their recipients.
+  await checkIdentityFor(chain.map((c) => c.manifest), s.ageIdentityFile ?? '');
 
   // 1. Target state and volumes, before any download.
   const destination = req.mode === 'target-dir' ? path.resolve(req.targetDir ?? '') : path.resolve(s.datadir);
@@ -285,6 +291,7 @@ async function downloadInto(
   staging: string,
   req: RestoreRequest,
 ): Promise<number> {
+  if (m.encryption && !s.ageIdentityFile) throw noIdentityError(m);
   let downloaded = 0;
   const total = m.storedBytes;
   async function* volumes(): AsyncGenerator<Buffer> {
@@ -319,11 +326,28 @@ async function downloadInto(
     // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.
     stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
   });
+  const dec = m.encryption ? decryptCommand(s.ageIdentityFile!) : null;
+  const decryptor = dec
+    ? new ChildStage({
+        stage: 'decryptor',
+        file: dec.file,
+        args: dec.args,
+        stderrIsFatal: ageStderrIsFatal,
+        onStderr: (l) => log.warn(l, { event: 'decryptor.stderr' }),
+      })
+    : null;
   const cmd = decompressCommand(m.compression.algorithm);
   const decompressor = cmd
     ? new ChildStage({ stage: 'decompressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'decompressor.stderr' }) })
     : null;
-  const plain = decompressor ? decompressor.stdout! : source;
+  // source → [decryptor] → [decompressor] → container → mbstream; each filter's exit status counts.
+  const filters = [decryptor, decompressor].filter((f): f is ChildStage => f !== null);
+  const pipes: StageOutcome[] = [];
+  let plain: Readable = source;
+  for (const [i, f] of filters.entries()) {
+    pipes.push({ stage: i === 0 ? 'download' : `${f.stage}-input`, promise: pipeline(plain, f.stdin!) });
+    plain = f.stdout!;
+  }
   const stdin = mbstream.stdin!;
   const extracted = (async () => {
     const r = await extractContainer(plain, m.id, {
@@ -343,15 +367,12 @@ async function downloadInto(
       [
         { stage: 'mbstream', promise: mbstream.done },
         { stage: 'extract', promise: extracted },
-        ...(decompressor
-          ? [
-              { stage: 'decompressor', promise: decompressor.done },
-              { stage: 'download', promise: pipeline(source, decompressor.stdin!) },
-            ]
-          : []),
+        ...filters.map((f) => ({ stage: f.stage, promise: f.done })),
+        ...pipes,
       ],
       () => {
         source.destroy();
+        decryptor?.kill();
         decompressor?.kill();
         mbstream.kill();
       },
@@ -359,6 +380,7 @@ async function downloadInto(
     );
   } catch (e) {
     if (e instanceof BackupmateError && (e.code === 'INTEGRITY' || e.code === 'CANCELLED')) throw e;
+    if (isIdentityMismatch(e)) throw identityMismatchError(m, s.ageIdentityFile!);
     // A decompressor or framing error is usually corruption: check the volumes so the error names the object.
     log.warn(`extraction failed (${errorText(e)}); checking volume checksums`, { event: 'restore.verify_after_failure' });
     await verifyVolumes(storage, m, dir);

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,10 +27,11 @@ afterAll(async () => {
   await stopAllS3rvers();
 });
 
-async function readmeRecipe(): Promise<string> {
+/** The bash block between `<!-- NAME:start -->` and `<!-- NAME:end -->` in README.md. */
+async function readmeRecipe(name = 'recipe'): Promise<string> {
   const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
-  const m = /<!-- recipe:start -->\n```bash\n([\s\S]*?)```\n<!-- recipe:end -->/.exec(readme);
-  if (!m) throw new Error('README.md has no recipe block between <!-- recipe:start --> and <!-- recipe:end -->');
+  const m = new RegExp(`<!-- ${name}:start -->\\n\`\`\`bash\\n([\\s\\S]*?)\`\`\`\\n<!-- ${name}:end -->`).exec(readme);
+  if (!m) throw new Error(`README.md has no recipe block between <!-- ${name}:start --> and <!-- ${name}:end -->`);
   return m[1];
 }
 
@@ -72,4 +74,56 @@ test('the README recipe restores a backup from S3 with aws, sha256sum, zstd, tar
   const restored = await startPrivateServer({ datadir, baseDir: base, rootPassword: 'recipe-pw' });
   expect(await restored.checksums()).toEqual(before);
   await restored.destroy();
+});
+
+test('the README recipe for an encrypted backup restores it with age -d and the identity of one recipient', async () => {
+  const keys = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-recipe-keys-'));
+  const identity = path.join(keys, 'key.txt');
+  execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+  const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+  const work = await makeWorkdir(source, { kind: 's3', server: s3 }, {
+    FULL_BACKUP_PREFIX: 'recipe-age/full/',
+    INCREMENTAL_BACKUP_PREFIX: 'recipe-age/incremental/',
+    ENCRYPTION: 'age',
+    AGE_RECIPIENTS: recipient,
+  });
+  const b = await backupmate(work, ['backup', '--full']);
+  expect(b.exitCode).toBe(0);
+  const id = logLines(b.stdout).find((l) => l.event === 'backup.end')!.backupId as string;
+  const before = await source.checksums();
+
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-recipe-age-'));
+  const datadir = path.join(base, 'datadir');
+  let script = await readmeRecipe('recipe-age');
+  expect(script).toContain('age -d -i "$IDENTITY"');
+  script = setVar(script, 'ID', id);
+  script = setVar(script, 'SRC', `s3://${s3.bucket}/recipe-age/full/${id}/`);
+  script = setVar(script, 'WORK', path.join(base, 'work'));
+  script = setVar(script, 'DATADIR', datadir);
+  script = setVar(script, 'IDENTITY', identity);
+  const preamble = [
+    'systemctl() { echo "(sandbox) systemctl $*"; }',
+    `aws() { command aws --endpoint-url '${s3.endpoint}' "$@"; }`,
+    `mkdir -p '${datadir}'`,
+  ].join('\n');
+  const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region, AWS_EC2_METADATA_DISABLED: 'true' };
+  const r = await execa('bash', ['-c', preamble + '\n' + script], { reject: false, all: true, env });
+  expect({ exit: r.exitCode, tail: r.exitCode ? String(r.all).slice(-3000) : '' }).toEqual({ exit: 0, tail: '' });
+  expect(String(r.all)).toMatch(/data\.00000: OK/);
+
+  // The plain recipe cannot read it: zstd sees age ciphertext.
+  const plainBase = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-recipe-plain-'));
+  let plain = await readmeRecipe();
+  plain = setVar(plain, 'ID', id);
+  plain = setVar(plain, 'SRC', `s3://${s3.bucket}/recipe-age/full/${id}/`);
+  plain = setVar(plain, 'WORK', path.join(plainBase, 'work'));
+  plain = setVar(plain, 'DATADIR', path.join(plainBase, 'datadir'));
+  const p = await execa('bash', ['-c', preamble + '\n' + plain], { reject: false, all: true, env });
+  expect(p.exitCode).not.toBe(0);
+  expect(String(p.all)).toMatch(/zstd: .*unsupported format/);
+
+  const restored = await startPrivateServer({ datadir, baseDir: base, rootPassword: 'recipe-pw' });
+  expect(await restored.checksums()).toEqual(before);
+  await restored.destroy();
+  await fs.rm(keys, { recursive: true, force: true });
 });

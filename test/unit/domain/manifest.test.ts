@@ -11,6 +11,10 @@ import {
 
 const SHA_A = 'a'.repeat(64);
 const SHA_B = '0123456789abcdef'.repeat(4);
+/** Real age X25519 public keys (age-keygen), and a private key that must never pass as one. */
+const AGE_KEY_A = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+const AGE_KEY_B = 'age15s8y3tcfjqzv6cfehya97256ar8875jgpac5lkrg4an2s8y3yausj6mxpc';
+const AGE_SECRET = 'AGE-SECRET-KEY-1' + 'Q'.repeat(58);
 
 function validManifest(): Manifest {
   return {
@@ -94,6 +98,11 @@ describe('serializeManifest / parseManifest', () => {
     expect(parseManifest(serializeManifest(m), 'x')).toEqual(m);
   });
 
+  test('an age-encrypted manifest round trips with its recipients', () => {
+    const m: Manifest = { ...validManifest(), encryption: { type: 'age', recipients: [AGE_KEY_A, AGE_KEY_B] } };
+    expect(parseManifest(serializeManifest(m), 'x')).toEqual(m);
+  });
+
   test('LSNs above 2^53 survive as decimal strings', () => {
     const m = parseManifest(serializeManifest(validManifest()), 'x');
     expect(m.lsn.to).toBe('18446744073709551615');
@@ -120,7 +129,7 @@ describe('serializeManifest / parseManifest', () => {
           'fullId',
           'lsn.from/to/last as decimal strings',
           'compression.algorithm zstd|gzip|none',
-          'encryption null (this version cannot decrypt)',
+          'encryption null or {type "age", recipients: a non-empty list of age1... public keys}',
           'volumes: a non-empty list of {name, size > 0, sha256}',
           'rawBytes > 0',
         ].join('; '),
@@ -139,8 +148,12 @@ describe('serializeManifest / parseManifest', () => {
     ['no lsn', (m) => (m.lsn = null), 'lsn.from/to/last as decimal strings'],
     ['an unknown compression', (m) => (m.compression = { algorithm: 'lz4', level: 1 }), 'compression.algorithm zstd|gzip|none'],
     ['no compression', (m) => delete m.compression, 'compression.algorithm zstd|gzip|none'],
-    ['encryption', (m) => (m.encryption = { algorithm: 'aes' }), 'encryption null (this version cannot decrypt)'],
-    ['missing encryption', (m) => delete m.encryption, 'encryption null (this version cannot decrypt)'],
+    ['an unknown encryption', (m) => (m.encryption = { algorithm: 'aes' }), 'encryption null or {type "age", recipients: a non-empty list of age1... public keys}'],
+    ['missing encryption', (m) => delete m.encryption, 'encryption null or {type "age", recipients: a non-empty list of age1... public keys}'],
+    ['age without recipients', (m) => (m.encryption = { type: 'age', recipients: [] }), 'encryption null or {type "age", recipients: a non-empty list of age1... public keys}'],
+    ['age with a private key as recipient', (m) => (m.encryption = { type: 'age', recipients: [AGE_SECRET] }), 'encryption null or {type "age", recipients: a non-empty list of age1... public keys}'],
+    ['age with a mistyped recipient', (m) => (m.encryption = { type: 'age', recipients: [AGE_KEY_A.slice(0, -1) + 'q'] }), 'encryption null or {type "age", recipients: a non-empty list of age1... public keys}'],
+    ['age with recipients as text', (m) => (m.encryption = { type: 'age', recipients: AGE_KEY_A }), 'encryption null or {type "age", recipients: a non-empty list of age1... public keys}'],
     ['no volumes', (m) => (m.volumes = []), 'volumes: a non-empty list of {name, size > 0, sha256}'],
     ['volumes not a list', (m) => (m.volumes = { name: 'data.00000' }), 'volumes: a non-empty list of {name, size > 0, sha256}'],
     ['a zero-size volume', (m) => ((m.volumes as Record<string, unknown>[])[1].size = 0), 'volumes: a non-empty list of {name, size > 0, sha256}'],
