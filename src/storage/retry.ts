@@ -193,7 +193,7 @@ function classifyOne(e: ErrorLike): ErrorClass | undefined {
     return undefined;
   }
   const name = typeof e.name === 'string' ? e.name : '';
-  if (PERMANENT_NAMES.has(name)) return 'permanent';
+  if (PERMANENT_NAMES.has(name) || name === 'NotImplemented') return 'permanent';
   if (TRANSIENT_NAMES.has(name)) return 'transient';
   const status = e.$metadata?.httpStatusCode;
   if (typeof status === 'number' && status > 0) return statusClass(status);
@@ -206,6 +206,8 @@ function classifyOne(e: ErrorLike): ErrorClass | undefined {
 }
 
 function statusClass(status: number): ErrorClass {
+  // 501 Not Implemented (a server without ListMultipartUploads, say) never succeeds on retry.
+  if (status === 501) return 'permanent';
   return status === 429 || status >= 500 ? 'transient' : 'permanent';
 }
 

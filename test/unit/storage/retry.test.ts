@@ -623,3 +623,11 @@ describe('real S3 driver errors (scripted server): classification and one attemp
     }
   });
 });
+
+describe('501 Not Implemented', () => {
+  test('is permanent: a server without an operation will not grow it on retry', () => {
+    expect(classify(Object.assign(new Error('not implemented'), { name: 'NotImplemented', $metadata: { httpStatusCode: 501 } }))).toBe('permanent');
+    expect(classify({ $metadata: { httpStatusCode: 501 } })).toBe('permanent');
+    expect(classify({ $metadata: { httpStatusCode: 503 } })).toBe('transient');
+  });
+});
