@@ -37,6 +37,9 @@ export function makeStorage(c: Config, logger: Logger): Storage {
           queueSize: c.S3_QUEUE_SIZE,
           uploadRetry: { ...policy, onRetry: (ev) => logRetry(logger, ev) },
           requestTimeoutMs: c.S3_REQUEST_TIMEOUT_MS,
+          sse: c.S3_SSE,
+          sseKmsKeyId: c.S3_SSE_KMS_KEY_ID,
+          storageClass: c.S3_STORAGE_CLASS,
         });
   return new RetryStorage(driver, { ...policy, log: logger });
 }
@@ -65,6 +68,7 @@ export function backupSettings(c: Config): BackupSettings {
     volumeSize: c.VOLUME_SIZE,
     hostname: os.hostname(),
     encryption: c.ENCRYPTION === 'age' ? { type: 'age', recipients: c.AGE_RECIPIENTS } : null,
+    manifestHmacKey: c.MANIFEST_HMAC_KEY,
   };
 }
 
@@ -79,6 +83,7 @@ export function restoreSettings(c: Config): RestoreSettings {
     osUser: c.MARIADB_OS_USER,
     socket: c.DB_SOCKET,
     ageIdentityFile: c.AGE_IDENTITY_FILE,
+    manifestHmacKey: c.MANIFEST_HMAC_KEY,
   };
 }
 

@@ -4,6 +4,8 @@
  */
 import type { Config } from '../config/load.js';
 import { summarize } from '../domain/chain.js';
+import { authenticateManifest } from '../domain/mac.js';
+import type { Manifest } from '../domain/manifest.js';
 import { planBackup, type Plan, type PlanInput } from '../domain/plan.js';
 import type { Logger } from '../log/logger.js';
 import { serverVersion } from '../mariadb/server.js';
@@ -21,6 +23,10 @@ export function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'in
 /** The facts the planner needs: the store's catalog, the server's version, now, and the rules. */
 export async function planFacts(c: Config, settings: BackupSettings, storage: Storage, knownServerVersion?: string): Promise<PlanInput> {
   const catalog = await readCatalog(storage, catalogPrefixes(c));
+  // With MANIFEST_HMAC_KEY, only authentic manifests count: an incremental chained on a manifest
+  // restore would refuse (changed, or written without the key) could never be restored. The
+  // first backup after the key is set is therefore a full.
+  const usable = c.MANIFEST_HMAC_KEY ? catalog.backups.filter((b) => isAuthentic(b.manifest, c.MANIFEST_HMAC_KEY)) : catalog.backups;
   return {
     now: new Date(),
     timeZone: c.SCHEDULE_TIMEZONE,
@@ -28,7 +34,7 @@ export async function planFacts(c: Config, settings: BackupSettings, storage: St
     incrementalBase: c.INCREMENTAL_BASE,
     maxChainLength: c.MAX_CHAIN_LENGTH,
     serverVersion: knownServerVersion ?? (await serverVersion(settings.connection, settings.tempDir)),
-    valid: catalog.backups.map((b) => summarize(b.manifest)),
+    valid: usable.map((b) => summarize(b.manifest)),
     incompleteIds: catalog.incomplete.map((d) => d.id),
   };
 }
@@ -56,4 +62,13 @@ export async function decideBackup(
   const target: BackupTarget =
     plan.kind === 'full' ? { kind: 'full' } : { kind: 'incremental', parentId: plan.parent.id, fullId: plan.full.id, fromLsn: plan.parent.lsn.to };
   return { target, reason: plan.reason, plan };
+}
+
+function isAuthentic(m: Manifest, key: string): boolean {
+  try {
+    authenticateManifest(m, key);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -20,6 +20,7 @@ import { VolumeWriter } from '../archive/volumes.js';
 import { resolveRecipients } from '../domain/age.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { backupIdFor } from '../domain/ids.js';
+import { signManifest } from '../domain/mac.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import {
@@ -53,6 +54,8 @@ export interface BackupSettings {
    * again at every backup). Only public keys: a backup never needs the private identity.
    */
   encryption?: { type: 'age'; recipients: string } | null;
+  /** MANIFEST_HMAC_KEY ('' or absent = manifests are written without a MAC). */
+  manifestHmacKey?: string;
 }
 
 export interface BackupProgress {
@@ -228,7 +231,7 @@ export async function runBackup(
     if (!cp) throw new BackupmateError('INTERNAL', 'pipeline finished without checkpoints');
     const inf = info as ReturnType<typeof parseBackupInfo> | null;
     const finished = new Date();
-    const manifest: Manifest = {
+    const unsigned: Manifest = {
       format: MANIFEST_FORMAT,
       id,
       kind: target.kind,
@@ -248,11 +251,14 @@ export async function runBackup(
       finishedAt: finished.toISOString(),
       durationMs: finished.getTime() - started.getTime(),
     };
+    // With MANIFEST_HMAC_KEY: a MAC over every other field, checked by restore and verify.
+    const manifest = s.manifestHmacKey ? signManifest(unsigned, s.manifestHmacKey) : unsigned;
     if (opts.signal?.aborted) throw new BackupmateError('CANCELLED', 'the job was cancelled before its manifest was written');
     // For recovery without backupmate: `sha256sum -c SHA256SUMS` checks the volumes (README).
-    await storage.put(dir + SUMS_NAME, Buffer.from(sha256sums(manifest)));
+    // Small objects every command reads: stored as metadata (no S3_STORAGE_CLASS, see storage/s3.ts).
+    await storage.put(dir + SUMS_NAME, Buffer.from(sha256sums(manifest)), { role: 'metadata' });
     // LAST: from this write on, the backup exists.
-    await storage.put(dir + MANIFEST_NAME, Buffer.from(serializeManifest(manifest)));
+    await storage.put(dir + MANIFEST_NAME, Buffer.from(serializeManifest(manifest)), { role: 'metadata' });
     log.info('backup finished', {
       event: 'backup.end',
       status: 'succeeded',

@@ -65,7 +65,9 @@ export async function preflightBackup(s: BackupSettings, storage: Storage, probe
   // 4. The store accepts a write (and a delete).
   const key = `${probePrefix}.preflight-${randomBytes(6).toString('hex')}`;
   try {
-    await storage.put(key, Buffer.from('backupmate preflight probe\n'));
+    // With S3_SSE set the probe carries the header too, so a bucket policy or a KMS permission
+    // that refuses it fails here, before mariabackup runs. As metadata: no archive/IA class for it.
+    await storage.put(key, Buffer.from('backupmate preflight probe\n'), { role: 'metadata' });
     await storage.delete([key]);
   } catch (e) {
     throw e instanceof BackupmateError ? e : new BackupmateError('STORAGE', `the store ${storage.description} does not accept writes: ${errorText(e)}`);

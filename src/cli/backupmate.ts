@@ -10,7 +10,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command, Option } from "commander";
 import { runMain } from './main.js';
-import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand } from './commands.js';
+import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } from './commands.js';
 import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
@@ -55,6 +55,20 @@ export function buildProgram(): Command {
         'and the result is chown -R to MARIADB_OS_USER.',
     )
     .action(async (id: string | undefined, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
+
+  program
+    .command('verify')
+    .description("check that backups are restorable: manifest (and its MAC), chain, every volume's sha256, and the whole stream unpacked end to end")
+    .argument('[id]', 'a backup id, timestamp or unambiguous prefix (checks its whole chain), "latest" (default) or "all" (every backup in the store)')
+    .option('--json', 'print the report as JSON instead of a table')
+    .addHelpText(
+      'after',
+      '\nPer backup: ok, corrupt (what is wrong, naming the object), could not check (why), or incomplete (no manifest).\n' +
+        'Exit status: 0 all ok; 65 something is corrupt; otherwise the code of why a backup could not be checked\n' +
+        '(78 e.g. an encrypted backup without AGE_IDENTITY_FILE, 76 the store failed, 74 no scratch space in LOCAL_TEMP_DIR).\n' +
+        'Needs free space in LOCAL_TEMP_DIR for the largest backup unpacked (removed after each backup).',
+    )
+    .action(async (id: string | undefined, _opts, cmd: Command) => verifyCommand(id, cmd.optsWithGlobals()));
 
   program
     .command('prune')

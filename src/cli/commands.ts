@@ -18,7 +18,8 @@ import { closeLogger } from '../log/logger.js';
 import { runRestore, type RestoreMode } from '../restore/job.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
 import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
-import { renderCatalog, renderTable } from './format.js';
+import { renderCatalog, renderTable, renderVerify } from './format.js';
+import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
 
 interface GlobalOpts {
@@ -176,6 +177,26 @@ export async function restoreCommand(
     if (r.mode === 'target-dir') lines.push(`  ready for MariaDB: start mariadbd with --datadir=${r.destination}, or copy it back with mariabackup --copy-back`);
     else lines.push(`  ownership set to ${c.MARIADB_OS_USER}; start MariaDB now (e.g. systemctl start mariadb)`);
     process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
+/**
+ * `backupmate verify <id|latest|all>`: the report on stdout (table, or JSON with --json); exit 0
+ * when every checked backup is ok, 65 when one is corrupt, else the code of why one could not be
+ * checked (78 no identity, 76 store, 74 scratch space...).
+ */
+export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean }): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'verify');
+  const cancel = cancelOnSignals();
+  try {
+    const report = await runVerify(makeStorage(c, logger), logger, restoreSettings(c), { request: request ?? 'latest', signal: cancel.signal });
+    process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderVerify(report));
+    const err = verifyError(report);
+    if (err) throw err;
   } finally {
     cancel.dispose();
     await closeLogger(logger);

@@ -2,6 +2,7 @@
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { buildChains, summarize } from '../domain/chain.js';
 import type { Catalog } from '../storage/catalog.js';
+import type { VerifyReport } from '../verify/report.js';
 
 export function renderTable(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -33,4 +34,32 @@ export function renderCatalog(c: Catalog): string {
   for (const b of c.broken) rows.push([b.dir.id, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', '-', b.error]);
   if (!rows.length) return 'no backups in the store\n';
   return renderTable([header, ...rows]);
+}
+
+/** Status words of the verify table: the JSON's `unchecked` reads as what it means. */
+const VERIFY_STATUS: Readonly<Record<VerifyReport['backups'][number]['status'], string>> = {
+  ok: 'ok',
+  corrupt: 'corrupt',
+  unchecked: 'could not check',
+  incomplete: 'incomplete',
+};
+
+/**
+ * `verify`'s report: one row per backup (ID, KIND, STATUS, DETAIL), every problem on its own line
+ * under its backup, then the summary. Shared by `backupmate verify` and `backupmatectl verify`.
+ */
+export function renderVerify(r: VerifyReport): string {
+  if (!r.backups.length) return `verify ${r.request}: no backups in the store\n`;
+  const rows: string[][] = [['ID', 'KIND', 'STATUS', 'DETAIL']];
+  for (const b of r.backups) {
+    const notes = [...b.problems, ...b.warnings.map((w) => `warning: ${w}`)];
+    const okDetail =
+      b.volumes !== undefined
+        ? `${b.volumes} volume${b.volumes === 1 ? '' : 's'}, ${fmtBytes(b.storedBytes ?? 0)} stored, ${fmtBytes(b.rawBytes ?? 0)} unpacked: checked end to end in ${fmtDuration(b.durationMs)}`
+        : '';
+    const first = b.status === 'ok' ? okDetail : (notes.shift() ?? '');
+    rows.push([b.id, b.kind, VERIFY_STATUS[b.status] ?? b.status, first]);
+    for (const n of notes) rows.push(['', '', '', n]);
+  }
+  return renderTable(rows) + `verify ${r.request}: ${r.summary}\n`;
 }

@@ -19,8 +19,8 @@ const HEADER = `\
 #   5. environment variables with the same names
 # Unknown keys in these files are reported as warnings and ignored.
 #
-# This file holds secrets (DB_PASSWORD, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). Keep it
-# readable by its owner only:  chmod 600 /etc/backupmate/backupmate.env
+# This file holds secrets (DB_PASSWORD, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+# MANIFEST_HMAC_KEY). Keep it readable by its owner only:  chmod 600 /etc/backupmate/backupmate.env
 # backupmate warns about an env file that sets a secret and is open to group or others.
 #
 # Syntax: KEY=value, one per line; "#" starts a comment, also after an unquoted value, so quote

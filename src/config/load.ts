@@ -22,6 +22,7 @@ import {
   SCHEMA,
   crossKeyProblems,
   envText,
+  valueWarnings,
   isConfigKey,
   isSensitive,
   type ConfigKey,
@@ -132,6 +133,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw configError(problems.map((p) => p.text), warnings);
   }
 
+  warnings.push(...valueWarnings(values));
   const sources = {} as Record<ConfigKey, string>;
   const ordered = {} as Record<ConfigKey, unknown>;
   for (const key of CONFIG_KEY_NAMES) {

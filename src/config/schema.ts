@@ -32,6 +32,33 @@ export const ENCRYPTIONS = ['none', 'age'] as const;
 export type Encryption = (typeof ENCRYPTIONS)[number];
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+/** S3_SSE: server-side encryption S3 applies to every object ('' = none requested: the bucket's default). */
+export const S3_SSE_MODES = ['', 'AES256', 'aws:kms'] as const;
+export type S3Sse = (typeof S3_SSE_MODES)[number];
+
+/**
+ * S3_STORAGE_CLASS values ('' = STANDARD, the bucket's default). GLACIER and DEEP_ARCHIVE objects
+ * cannot be read until they are restored from the archive (S3 RestoreObject): accepted, with a
+ * warning, for stores where that is wanted.
+ */
+export const S3_STORAGE_CLASSES = [
+  '',
+  'STANDARD',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'REDUCED_REDUNDANCY',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+] as const;
+export type S3StorageClass = (typeof S3_STORAGE_CLASSES)[number];
+/** Classes whose objects need an archive restore before anyone can read them. */
+export const S3_ARCHIVE_CLASSES: readonly S3StorageClass[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+/** MANIFEST_HMAC_KEY: shortest key accepted (characters); `openssl rand -hex 32` gives 64. */
+export const MANIFEST_HMAC_KEY_MIN_LENGTH = 32;
 export const INCREMENTAL_BASES = ['latest', 'full'] as const;
 export const NOTIFY_ONS = ['failure', 'always'] as const;
 export type NotifyOn = (typeof NOTIFY_ONS)[number];
@@ -75,6 +102,9 @@ export interface ConfigValues {
   S3_FORCE_PATH_STYLE: boolean;
   S3_PART_SIZE: number;
   S3_QUEUE_SIZE: number;
+  S3_SSE: S3Sse;
+  S3_SSE_KMS_KEY_ID: string;
+  S3_STORAGE_CLASS: S3StorageClass;
   VOLUME_SIZE: number;
   FULL_BACKUP_PREFIX: string;
   INCREMENTAL_BACKUP_PREFIX: string;
@@ -120,6 +150,7 @@ export interface ConfigValues {
   ENCRYPTION: Encryption;
   AGE_RECIPIENTS: string;
   AGE_IDENTITY_FILE: string;
+  MANIFEST_HMAC_KEY: string;
 }
 
 export type ConfigKey = keyof ConfigValues;
@@ -209,7 +240,10 @@ type FormatName =
   | 'bm-duration'
   | 'bm-smtp-url'
   | 'bm-emails'
-  | 'bm-age-recipients';
+  | 'bm-age-recipients'
+  | 'bm-s3-sse'
+  | 'bm-s3-storage-class'
+  | 'bm-hmac-key';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -375,6 +409,33 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if ('problem' in r) reject(r.problem);
     },
   },
+  // S3's spellings are AES256 and aws:kms; any case is accepted and stored as S3 spells it.
+  'bm-s3-sse': {
+    coerce(v: string) {
+      const t = v.trim();
+      return S3_SSE_MODES.find((m) => m.toLowerCase() === t.toLowerCase()) ?? t;
+    },
+    validate(x: unknown) {
+      if (typeof x !== 'string' || !(S3_SSE_MODES as readonly string[]).includes(x)) reject('must be empty (no header: the bucket\'s default encryption), AES256 or aws:kms');
+    },
+  },
+  'bm-s3-storage-class': {
+    coerce: (v: string) => v.trim().toUpperCase(),
+    validate(x: unknown) {
+      if (typeof x !== 'string' || !(S3_STORAGE_CLASSES as readonly string[]).includes(x)) {
+        reject(`must be empty (STANDARD) or one of ${S3_STORAGE_CLASSES.filter((c) => c !== '').join(', ')}`);
+      }
+    },
+  },
+  // A secret: the message never includes the value (the loader redacts it, too).
+  'bm-hmac-key': {
+    validate(x: unknown) {
+      if (x === '') return;
+      if (typeof x !== 'string' || x.length < MANIFEST_HMAC_KEY_MIN_LENGTH || /\s/.test(x)) {
+        reject(`must be empty or at least ${MANIFEST_HMAC_KEY_MIN_LENGTH} characters without spaces (generate one with: openssl rand -hex 32)`);
+      }
+    },
+  },
   'bm-timezone': {
     validate(x: unknown) {
       if (x === '') return;
@@ -405,7 +466,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Encryption', 'Daemon', 'Failure handling', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -523,6 +584,30 @@ export const SCHEMA: Schema = {
     section: 'Storage',
     doc: 'Number of parts uploaded concurrently, 1-32.',
     example: '8',
+  },
+  S3_SSE: {
+    format: 'bm-s3-sse',
+    default: '',
+    env: 'S3_SSE',
+    section: 'Storage',
+    doc: "Server-side encryption S3 applies to every object: AES256 (S3-managed keys) or aws:kms (KMS keys); empty = send no header (the bucket's default encryption).",
+    example: 'aws:kms',
+  },
+  S3_SSE_KMS_KEY_ID: {
+    format: 'bm-text',
+    default: '',
+    env: 'S3_SSE_KMS_KEY_ID',
+    section: 'Storage',
+    doc: 'KMS key (id, alias or ARN) for S3_SSE=aws:kms; empty = the account\'s default aws/s3 key. Only with S3_SSE=aws:kms.',
+    example: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  },
+  S3_STORAGE_CLASS: {
+    format: 'bm-s3-storage-class',
+    default: '',
+    env: 'S3_STORAGE_CLASS',
+    section: 'Storage',
+    doc: 'Storage class of backup volumes (manifests stay STANDARD): STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, ...; GLACIER and DEEP_ARCHIVE volumes must be restored from the archive before a restore or verify can read them.',
+    example: 'STANDARD_IA',
   },
   VOLUME_SIZE: {
     format: 'bm-bytes',
@@ -742,6 +827,17 @@ export const SCHEMA: Schema = {
     section: 'Encryption',
     doc: 'Private age identity file (absolute path) that restores of encrypted backups decrypt with; backups never need it, so keep it off the database host until a restore.',
     example: '/run/backupmate/restore-identity.txt',
+  },
+
+  // Integrity
+  MANIFEST_HMAC_KEY: {
+    format: 'bm-hmac-key',
+    default: '',
+    env: 'MANIFEST_HMAC_KEY',
+    section: 'Integrity',
+    sensitive: true,
+    doc: 'Secret key (at least 32 characters; generate with: openssl rand -hex 32) for an HMAC-SHA256 over every manifest written; when set, restore and verify refuse manifests whose MAC is wrong or missing. Keep a copy with the age identity.',
+    example: 'replace-me-with-the-output-of-openssl-rand-hex-32',
   },
 
   // Logging
@@ -1084,6 +1180,11 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       ? { key: 'AGE_RECIPIENTS', reason: 'must be set when ENCRYPTION=age', related: ['ENCRYPTION'] }
       : undefined,
   );
+  when(['S3_SSE', 'S3_SSE_KMS_KEY_ID'], () =>
+    v.S3_SSE_KMS_KEY_ID !== '' && v.S3_SSE !== 'aws:kms'
+      ? { key: 'S3_SSE_KMS_KEY_ID', reason: 'must be empty unless S3_SSE=aws:kms', related: ['S3_SSE'] }
+      : undefined,
+  );
   when(['AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN'], () =>
     v.AWS_SESSION_TOKEN !== '' && v.AWS_ACCESS_KEY_ID === ''
       ? {
@@ -1095,4 +1196,19 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
   );
 
   return problems;
+}
+
+/**
+ * Valid settings worth a warning (logged by every command, shown by `config check`): they work,
+ * but probably not as the user expects.
+ */
+export function valueWarnings(v: Readonly<ConfigValues>): string[] {
+  const warnings: string[] = [];
+  if (v.STORAGE === 's3' && S3_ARCHIVE_CLASSES.includes(v.S3_STORAGE_CLASS)) {
+    warnings.push(
+      `S3_STORAGE_CLASS=${v.S3_STORAGE_CLASS}: backup volumes cannot be read until they are restored from the archive (S3 RestoreObject, hours); ` +
+        'restore and verify fail with a storage error until then',
+    );
+  }
+  return warnings;
 }

@@ -15,6 +15,8 @@ import { BackupmateError, ERROR_CODES, type ErrorCode } from '../domain/errors.j
 import { PROTOCOL_VERSION, type DaemonMessage, type EventMessage, type JobView, type Method, type RestoreParams } from '../daemon/protocol.js';
 import { VERSION } from '../version.js';
 import { checkRestoreArgs } from '../cli/restore-args.js';
+import { renderVerify } from '../cli/format.js';
+import { verifyError, type VerifyReport } from '../verify/report.js';
 import { openConnection, type ControlConnection, type Connector } from './client.js';
 import {
   asJob,
@@ -203,6 +205,12 @@ function isEvent(m: DaemonMessage): m is EventMessage {
   return typeof (m as EventMessage).event === 'string';
 }
 
+/** A verify report (what this release's daemon answers), as opposed to another daemon's shape. */
+function isVerifyReport(x: unknown): x is VerifyReport {
+  const r = x as VerifyReport;
+  return typeof x === 'object' && x !== null && typeof r.request === 'string' && typeof r.summary === 'string' && Array.isArray(r.backups) && (r.code === null || knownCode(r.code));
+}
+
 function isJobLike(x: unknown): x is JobView {
   return typeof x === 'object' && x !== null && typeof (x as JobView).id === 'string' && typeof (x as JobView).state === 'string';
 }
@@ -337,12 +345,16 @@ export function buildProgram(io: CtlIo): Command {
 
   program
     .command('verify')
-    .description("have the daemon check a backup's objects against its manifest (sizes, sha256)")
-    .argument('[id]', 'backup id, timestamp, prefix or "latest" (default: as the daemon decides)')
+    .description("have the daemon check backups end to end: manifest (and MAC), chain, every volume's sha256, the whole stream unpacked")
+    .argument('[id]', 'backup id, timestamp or prefix (checks its chain), "latest" or "all" (default: latest, as the daemon decides)')
+    .addHelpText('after', '\nExit status: 0 all ok; 65 something is corrupt; otherwise the code of why a backup could not be checked (e.g. 78, 76).')
     .action(async (id: string | undefined, _opts, cmd: Command) => {
       const s = session(cmd);
       const result = await s.call('verify', id === undefined ? {} : { id });
-      s.print(renderGeneric(result));
+      if (!isVerifyReport(result)) return s.print(renderGeneric(result));
+      s.print(renderVerify(result));
+      const err = verifyError(result);
+      if (err) throw err;
     });
 
   return program;

@@ -149,6 +149,7 @@ export function asJob(x: unknown, what: string): JobView {
 /** "full backup", "backup" (auto), "restore of 20261121T040000Z". */
 function jobWhat(j: JobView): string {
   if (j.kind === 'restore') return j.backupId ? `restore of ${j.backupId}` : 'restore';
+  if (j.kind === 'verify') return j.backupId ? `verify of ${j.backupId}` : 'verify';
   const kind = j.backupKind && j.backupKind !== 'auto' ? `${j.backupKind} ` : '';
   return `${kind}backup${j.backupId ? ` ${j.backupId}` : ''}`;
 }
@@ -170,7 +171,7 @@ function jobDuration(j: JobView): string | null {
 export function renderJobDone(j: JobView): string {
   const dur = jobDuration(j);
   const size = `${fmtBytes(j.bytes ?? 0)}${dur ? ` in ${dur}` : ''}`;
-  if (j.kind === 'restore') return `restore${j.backupId ? ` of ${j.backupId}` : ''} ${j.state}: ${size} (job ${j.id})\n`;
+  if (j.kind === 'restore' || j.kind === 'verify') return `${j.kind}${j.backupId ? ` of ${j.backupId}` : ''} ${j.state}: ${size} (job ${j.id})\n`;
   const kind = j.backupKind && j.backupKind !== 'auto' ? `${j.backupKind}, ` : '';
   return `backup${j.backupId ? ` ${j.backupId}` : ''} ${j.state}: ${kind}${size} (job ${j.id})\n`;
 }

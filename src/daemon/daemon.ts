@@ -22,6 +22,7 @@ import { closeLogger, updateSecrets, type Logger } from '../log/logger.js';
 import { secretValues } from '../config/redact.js';
 import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
 import { runRestore } from '../restore/job.js';
+import { runVerify, verifyError, type VerifyReport } from '../verify/verify.js';
 import { abortUnfinishedUploads, prune, removeDeadJobLeftovers } from '../retention/prune.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
@@ -43,6 +44,7 @@ export interface DaemonApi {
   backup(kind: 'full' | 'incremental' | 'auto', wait: boolean, conn: Connection): Promise<JobView>;
   cancel(job?: string): JobView;
   restore(params: RestoreParams, conn: Connection): Promise<RestoreResultView>;
+  verify(id: string | undefined, conn: Connection): Promise<VerifyReport>;
 }
 
 export class Daemon implements DaemonApi {
@@ -262,7 +264,7 @@ export class Daemon implements DaemonApi {
     await this.alerts.jobFinished({
       host: os.hostname(),
       jobId: job.id,
-      kind: job.kind === 'restore' ? 'restore' : (job.backupKind ?? 'auto'),
+      kind: job.kind === 'restore' || job.kind === 'verify' ? job.kind : (job.backupKind ?? 'auto'),
       trigger: job.trigger,
       status: job.state === 'succeeded' ? 'succeeded' : job.state === 'cancelled' ? 'cancelled' : 'failed',
       backupId: job.backupId,
@@ -319,7 +321,7 @@ export class Daemon implements DaemonApi {
     if (r) {
       const p = r.progress;
       const pct = p && p.total > 0 ? `${Math.min(99, Math.floor((p.bytes / p.total) * 100))}% ` : '';
-      const what = r.kind === 'backup' ? `backup ${r.backupId ?? '(planning)'}` : `restore ${r.backupId ?? ''}`.trim();
+      const what = r.kind === 'backup' ? `backup ${r.backupId ?? '(planning)'}` : `${r.kind} ${r.backupId ?? ''}`.trim();
       return `${what}: ${pct}${fmtBytes(p?.bytes ?? 0)}`;
     }
     const n = this.scheduler.next();
@@ -474,6 +476,38 @@ export class Daemon implements DaemonApi {
       throw new BackupmateError(final.error?.code ?? 'INTERNAL', final.error?.message ?? `restore job ${final.id} ${final.state}`);
     }
     return result;
+  }
+
+  /**
+   * `verify`: a queued job like the others (one job at a time: it never overlaps a backup's upload
+   * or a restore). The report comes back whatever it says; a corrupt or unchecked result also
+   * fails the job, so status and notifications show it.
+   */
+  async verify(id: string | undefined, conn: Connection): Promise<VerifyReport> {
+    const request = id?.trim() || 'latest';
+    let report: VerifyReport | null = null;
+    const { job } = this.queue.enqueue({
+      kind: 'verify',
+      trigger: 'manual',
+      reason: `verify ${request}`,
+      run: async (ctx) => {
+        if (request !== 'all' && request !== 'latest') ctx.setBackupId(request);
+        report = await runVerify(this.storage, this.logger, restoreSettings(this.config), {
+          request,
+          signal: ctx.signal,
+          onProgress: (p) => {
+            ctx.progress(p);
+            if (!conn.closed) conn.event('progress', p);
+          },
+        });
+        const err = verifyError(report);
+        if (err) throw err;
+        return { bytes: report.backups.reduce((a, b) => a + b.checkedBytes, 0) };
+      },
+    });
+    const final = (await this.queue.wait(job.id)) ?? job;
+    if (report) return report;
+    throw new BackupmateError(final.error?.code ?? 'INTERNAL', final.error?.message ?? `verify job ${final.id} ${final.state}`);
   }
 
   // --- signals ---------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ export type DaemonMessage = EventMessage | ResultMessage | ErrorMessage;
 // --- params and results of each method -------------------------------------------------------
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type JobKind = 'backup' | 'restore';
+export type JobKind = 'backup' | 'restore' | 'verify';
 
 export interface JobView {
   id: string;
@@ -129,3 +129,13 @@ export interface RestoreResultView {
 }
 
 /** list: params { } ; result: the same JSON as `backupmate list --json`. */
+
+/**
+ * verify: params { id?: 'all' | 'latest' | an id, timestamp or prefix (default 'latest') }; runs as a
+ * queued job (never alongside a backup or restore); result: the report of `backupmate verify --json`
+ * (VerifyReport in verify/verify.ts), also when a backup is corrupt or could not be checked (its
+ * `code` then says so, and the job is recorded as failed). Events: progress (stage 'verify').
+ */
+export interface VerifyParams {
+  id?: string;
+}

@@ -9,6 +9,7 @@
 import { isAgeRecipient } from './age.js';
 import { BackupmateError } from './errors.js';
 import { isBackupId } from './ids.js';
+import type { ManifestMac } from './mac.js';
 
 export const MANIFEST_FORMAT = 'backupmate/1';
 export const MANIFEST_NAME = 'manifest.json';
@@ -61,6 +62,11 @@ export interface Manifest {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  /**
+   * With MANIFEST_HMAC_KEY set: HMAC-SHA256 over the canonical form of every other field
+   * (domain/mac.ts). Absent in manifests written without a key.
+   */
+  mac?: ManifestMac;
 }
 
 export function volumeName(index: number): string {
@@ -119,6 +125,9 @@ export function parseManifest(text: string, where: string): Manifest {
     'volumes: a non-empty list of {name, size > 0, sha256}',
   );
   need(Number.isSafeInteger(m.rawBytes) && (m.rawBytes as number) > 0, 'rawBytes > 0');
+  // The MAC's content is judged by authenticateManifest (domain/mac.ts), so that a damaged MAC is
+  // reported as "not authentic, naming the backup", not as an unreadable manifest.
+  need(m.mac === undefined || (typeof m.mac === 'object' && m.mac !== null && !Array.isArray(m.mac)), 'mac absent or an object');
   if (problems.length) throw new BackupmateError('INTEGRITY', `manifest ${where} is malformed: expected ${problems.join('; ')}`);
   return m as unknown as Manifest;
 }

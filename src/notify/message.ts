@@ -25,7 +25,7 @@ export interface JobOutcome {
   /** The daemon's job id; null when the job ran outside the daemon (CLI). */
   jobId: string | null;
   /** 'auto' when the job ended before the planner chose full or incremental. */
-  kind: 'full' | 'incremental' | 'auto' | 'restore';
+  kind: 'full' | 'incremental' | 'auto' | 'restore' | 'verify';
   /** What started it: 'schedule', 'manual', 'catch-up', 'cli', ... */
   trigger: string;
   status: 'succeeded' | 'failed' | 'cancelled';
@@ -153,6 +153,8 @@ function kindPhrase(kind: JobOutcome['kind']): string {
       return 'incremental backup';
     case 'restore':
       return 'restore';
+    case 'verify':
+      return 'verify';
     default:
       return 'backup';
   }

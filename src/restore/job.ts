@@ -28,6 +28,7 @@ import { runStages, type StageOutcome } from '../archive/stages.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { majorMinor, resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
 import { backupIdFor } from '../domain/ids.js';
+import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
@@ -53,6 +54,8 @@ export interface RestoreSettings {
   socket: string;
   /** AGE_IDENTITY_FILE: the private age identity for encrypted backups ('' = none). */
   ageIdentityFile?: string;
+  /** MANIFEST_HMAC_KEY: when set, every manifest of the chain must carry a valid MAC ('' = none). */
+  manifestHmacKey?: string;
 }
 
 export interface RestoreRequest {
@@ -101,6 +104,8 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   const incompleteIds = catalog.incomplete.map((d) => d.id);
   // Resolve and check the whole chain (continuity, completeness, versions) before anything else.
   const target = selectRestoreTarget(req.time ? { time: req.time } : req.id, valid, incompleteIds);
+  // Manifests are authenticated before anything trusts them (the chain checks read their LSNs).
+  authenticateChain(catalog.backups.map((b) => b.manifest), target.id, s.manifestHmacKey ?? '', logger);
   const chain = resolveRestoreChain(target, valid, incompleteIds).map((b) => catalog.backups.find((e) => e.manifest.id === b.id)!);
   const id = target.id;
   const manifest = chain[chain.length - 1].manifest;
@@ -271,6 +276,30 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   }
 }
 
+/**
+ * Authenticates the manifest of `targetId` and of every backup its parent links reach (as far as
+ * they reach: resolveRestoreChain names a missing link). Throws INTEGRITY naming the first
+ * backup whose MAC is wrong or missing while MANIFEST_HMAC_KEY is set; logs a warning for a MAC
+ * that cannot be checked because no key is set.
+ */
+export function authenticateChain(manifests: readonly Manifest[], targetId: string, key: string, logger: Logger): Manifest[] {
+  const byId = new Map(manifests.map((m) => [m.id, m]));
+  const reached: Manifest[] = [];
+  const seen = new Set<string>();
+  let cur = byId.get(targetId);
+  while (cur && !seen.has(cur.id)) {
+    seen.add(cur.id);
+    reached.push(cur);
+    cur = cur.kind === 'incremental' && cur.parentId ? byId.get(cur.parentId) : undefined;
+  }
+  // The full first: the oldest link is named when several were changed.
+  for (const m of reached.reverse()) {
+    const verdict = authenticateManifest(m, key);
+    if (verdict.state === 'unverifiable') logger.warn(verdict.warning, { event: 'manifest.unauthenticated', backupId: m.id });
+  }
+  return reached;
+}
+
 export async function refuseIfRunning(s: RestoreSettings, datadir: string): Promise<void> {
   const running = await findRunningServer(datadir, s.socket || undefined);
   if (running) {
@@ -281,15 +310,28 @@ export async function refuseIfRunning(s: RestoreSettings, datadir: string): Prom
   }
 }
 
-/** Streams every volume in order through hash check → decompressor → container → mbstream -x. */
-async function downloadInto(
+/** What downloadInto needs of a request: cancellation and progress. */
+export interface DownloadOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: { stage: string; bytes: number; total: number }) => void;
+}
+
+/**
+ * Streams every volume of backup `m` (stored under `dir`) in order through sha256 and size check →
+ * [age -d] → decompressor → container framing check → `mbstream -x` into the empty directory
+ * `staging`. Throws INTEGRITY naming the object when a volume does not match the manifest (also
+ * when the damage first shows as a decompressor, age or framing error), or naming the backup when
+ * the container holds another backup or another byte count. Returns the bytes downloaded. Used by
+ * restore and by verify.
+ */
+export async function downloadInto(
   storage: Storage,
   log: Logger,
-  s: RestoreSettings,
+  s: Pick<RestoreSettings, 'mbstreamPath' | 'ageIdentityFile'>,
   m: Manifest,
   dir: string,
   staging: string,
-  req: RestoreRequest,
+  req: DownloadOptions,
 ): Promise<number> {
   if (m.encryption && !s.ageIdentityFile) throw noIdentityError(m);
   let downloaded = 0;
@@ -307,13 +349,7 @@ async function downloadInto(
         yield chunk as Buffer;
       }
       await piped;
-      if (hash.bytes !== v.size || hash.digest() !== v.sha256) {
-        throw new BackupmateError(
-          'INTEGRITY',
-          `backup ${m.id}: volume ${key} is corrupt: expected ${v.size} bytes with sha256 ${v.sha256}, got ${hash.bytes} bytes with sha256 ${hash.digest()}`,
-          { key },
-        );
-      }
+      if (hash.bytes !== v.size || hash.digest() !== v.sha256) throw volumeMismatch(m, key, v, hash);
     }
   }
   const source = Readable.from(volumes());
@@ -379,30 +415,41 @@ async function downloadInto(
       req.signal,
     );
   } catch (e) {
-    if (e instanceof BackupmateError && (e.code === 'INTEGRITY' || e.code === 'CANCELLED')) throw e;
+    if (e instanceof BackupmateError && e.code === 'CANCELLED') throw e;
+    if (req.signal?.aborted) throw e;
+    // A volume's own check failed: the error already names the object.
+    if (e instanceof BackupmateError && e.code === 'INTEGRITY' && e.details.key) throw e;
     if (isIdentityMismatch(e)) throw identityMismatchError(m, s.ageIdentityFile!);
-    // A decompressor or framing error is usually corruption: check the volumes so the error names the object.
+    // A decompressor, age or framing error (e.g. the container of another backup) is usually a
+    // changed or swapped volume: check the volumes so the error names the object.
     log.warn(`extraction failed (${errorText(e)}); checking volume checksums`, { event: 'restore.verify_after_failure' });
-    await verifyVolumes(storage, m, dir);
+    await verifyVolumes(storage, m, dir, req.signal);
     throw e;
   }
   return downloaded;
 }
 
 /** Downloads and hashes every volume; throws INTEGRITY naming the first bad one. */
-export async function verifyVolumes(storage: Storage, m: Manifest, dir: string): Promise<void> {
+export async function verifyVolumes(storage: Storage, m: Manifest, dir: string, signal?: AbortSignal): Promise<void> {
   for (const v of m.volumes) {
     const key = dir + v.name;
     const hash = new HashCounter();
-    await pipeline(await storage.get(key), hash, async function* (src) {
+    await pipeline(await storage.get(key, { signal }), hash, async function* (src) {
       for await (const _ of src) {
         /* drain */
       }
     });
-    if (hash.bytes !== v.size || hash.digest() !== v.sha256) {
-      throw new BackupmateError('INTEGRITY', `backup ${m.id}: volume ${key} is corrupt: sha256 or size does not match the manifest`, { key });
-    }
+    if (hash.bytes !== v.size || hash.digest() !== v.sha256) throw volumeMismatch(m, key, v, hash);
   }
+}
+
+function volumeMismatch(m: Manifest, key: string, v: Manifest['volumes'][number], hash: HashCounter): BackupmateError {
+  return new BackupmateError(
+    'INTEGRITY',
+    `backup ${m.id}: volume ${key} is corrupt: expected ${v.size} bytes with sha256 ${v.sha256}, got ${hash.bytes} bytes with sha256 ${hash.digest()} ` +
+      '(changed, truncated or replaced since the backup was written)',
+    { key },
+  );
 }
 
 async function runTool(log: Logger, stage: string, file: string, args: string[], signal?: AbortSignal): Promise<void> {

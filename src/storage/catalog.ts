@@ -3,7 +3,7 @@
  * incomplete (objects without a manifest), and which manifests are unreadable.
  */
 import { groupBackupDirs, type BackupDir } from '../domain/catalog.js';
-import { errorText } from '../domain/errors.js';
+import { errorText, isBackupmateError, type ErrorCode } from '../domain/errors.js';
 import { MANIFEST_NAME, parseManifest, type BackupKind, type Manifest } from '../domain/manifest.js';
 import { readAll, type Storage } from './storage.js';
 
@@ -17,8 +17,8 @@ export interface Catalog {
   backups: CatalogEntry[];
   /** Directories without a manifest: failed, killed or still running jobs. */
   incomplete: BackupDir[];
-  /** Directories whose manifest could not be read or parsed. */
-  broken: { dir: BackupDir; error: string }[];
+  /** Directories whose manifest could not be read or parsed; `code` says why (INTEGRITY: malformed, STORAGE: not readable...). */
+  broken: { dir: BackupDir; error: string; code?: ErrorCode }[];
 }
 
 export async function readManifest(storage: Storage, dir: string): Promise<Manifest> {
@@ -39,12 +39,12 @@ export async function readCatalog(storage: Storage, prefixes: { prefix: string; 
         if (m.id !== d.id) throw new Error(`manifest names backup ${m.id}, but lives in ${d.dir}`);
         return { ok: true as const, entry: { dir: d, manifest: m } };
       } catch (e) {
-        return { ok: false as const, dir: d, error: errorText(e) };
+        return { ok: false as const, dir: d, error: errorText(e), code: isBackupmateError(e) ? e.code : ('INTEGRITY' as const) };
       }
     });
     for (const r of results) {
       if (r.ok) catalog.backups.push(r.entry);
-      else catalog.broken.push({ dir: r.dir, error: r.error });
+      else catalog.broken.push({ dir: r.dir, error: r.error, code: r.code });
     }
   }
   catalog.backups.sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));

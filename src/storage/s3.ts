@@ -34,7 +34,10 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
+  type PutObjectCommandInput,
   type S3ClientConfig,
+  type ServerSideEncryption,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
@@ -63,6 +66,33 @@ export interface S3StorageOptions {
   uploadRetry?: RetryPolicy & { onRetry?: (ev: RetryEvent) => void; random?: () => number };
   /** Connect timeout and longest silence on an open request, ms (S3_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
+  /** S3_SSE: server-side encryption requested for every object ('' or absent = the bucket's default). */
+  sse?: '' | 'AES256' | 'aws:kms';
+  /** S3_SSE_KMS_KEY_ID: the KMS key for sse 'aws:kms' ('' or absent = the account's aws/s3 key). */
+  sseKmsKeyId?: string;
+  /** S3_STORAGE_CLASS for backup volumes ('' or absent = STANDARD, the bucket's default). */
+  storageClass?: string;
+}
+
+/**
+ * The fixed parameters of a put (everything but the body): bucket and key, server-side
+ * encryption on every object, the storage class on data objects only. Metadata (manifest.json,
+ * SHA256SUMS) stays STANDARD: every command reads it (list, planning, prune, the restore's chain
+ * checks), which an archive class such as GLACIER would forbid, and IA classes bill small objects
+ * as 128 KiB each.
+ */
+export function putParams(
+  opts: Pick<S3StorageOptions, 'bucket' | 'sse' | 'sseKmsKeyId' | 'storageClass'>,
+  key: string,
+  role: 'data' | 'metadata' = 'data',
+): Omit<PutObjectCommandInput, 'Body'> {
+  const params: Omit<PutObjectCommandInput, 'Body'> = { Bucket: opts.bucket, Key: key };
+  if (opts.sse) {
+    params.ServerSideEncryption = opts.sse as ServerSideEncryption;
+    if (opts.sse === 'aws:kms' && opts.sseKmsKeyId) params.SSEKMSKeyId = opts.sseKmsKeyId;
+  }
+  if (opts.storageClass && role === 'data') params.StorageClass = opts.storageClass as StorageClass;
+  return params;
 }
 
 /** Which request an SDK error came from: the SDK's retry strategy is not told, so a middleware records it. */
@@ -194,7 +224,7 @@ export class S3Storage implements Storage {
     const client = Buffer.isBuffer(body) ? this.client : this.uploadClient;
     const upload = new Upload({
       client,
-      params: { Bucket: this.opts.bucket, Key: key, Body: body },
+      params: { ...putParams(this.opts, key, options.role), Body: body },
       partSize: this.opts.partSize,
       queueSize: this.opts.queueSize,
       leavePartsOnError: false,

@@ -17,6 +17,12 @@ import { BackupmateError } from '../domain/errors.js';
 
 export interface PutOptions {
   signal?: AbortSignal;
+  /**
+   * 'data' (default): backup volumes, the bulk. 'metadata': small objects every command reads
+   * (manifest.json, SHA256SUMS). Drivers may store them differently: the S3 driver applies
+   * S3_STORAGE_CLASS to data only, so a GLACIER class never makes manifests unreadable.
+   */
+  role?: 'data' | 'metadata';
 }
 
 export interface Storage {

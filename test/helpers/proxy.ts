@@ -1,7 +1,8 @@
 /**
- * A recording HTTP proxy in front of s3rver (loopback only). It records every request's method
- * and URL so tests can prove what the client sent (e.g. AbortMultipartUpload, which s3rver itself
- * does not implement). Later: fault injection.
+ * A recording HTTP proxy in front of s3rver (loopback only). It records every request's method,
+ * URL and headers so tests can prove what the client sent (e.g. AbortMultipartUpload, which
+ * s3rver itself does not implement, or the x-amz-server-side-encryption header). Later: fault
+ * injection.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 export interface RecordedRequest {
   method: string;
   url: string;
+  /** As received (lower-case names). */
+  headers: http.IncomingHttpHeaders;
   status?: number;
 }
 
@@ -22,7 +25,7 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
   const t = new URL(target);
   const requests: RecordedRequest[] = [];
   const server = http.createServer((req, res) => {
-    const rec: RecordedRequest = { method: req.method ?? '', url: req.url ?? '' };
+    const rec: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } };
     requests.push(rec);
     const up = http.request(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },

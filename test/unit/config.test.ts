@@ -398,6 +398,9 @@ const BAD_CASES: BadCase[] = [
   { name: 'duration without a unit we know', values: { STALE_AFTER: '2 fortnights' }, key: 'STALE_AFTER', mentions: ['duration'] },
   { name: 'bad notify mode', values: { NOTIFY_ON: 'sometimes' }, key: 'NOTIFY_ON', mentions: ['failure, always'] },
   { name: 'service timeout too short', values: { MARIADB_SERVICE_TIMEOUT: '1' }, key: 'MARIADB_SERVICE_TIMEOUT' },
+  { name: 'unknown server-side encryption', values: { S3_SSE: 'kms' }, key: 'S3_SSE', mentions: ['AES256 or aws:kms'] },
+  { name: 'KMS key without S3_SSE=aws:kms', values: { S3_SSE: 'AES256', S3_SSE_KMS_KEY_ID: 'alias/backups' }, key: 'S3_SSE_KMS_KEY_ID', mentions: ['must be empty unless S3_SSE=aws:kms', 'S3_SSE is "AES256"'] },
+  { name: 'unknown storage class', values: { S3_STORAGE_CLASS: 'COLD' }, key: 'S3_STORAGE_CLASS', got: 'COLD', mentions: ['STANDARD_IA', 'DEEP_ARCHIVE'] },
 ];
 
 describe('malformed configuration', () => {
@@ -567,6 +570,7 @@ describe('secrets', () => {
       'AWS_SECRET_ACCESS_KEY',
       'AWS_SESSION_TOKEN',
       'DB_PASSWORD',
+      'MANIFEST_HMAC_KEY',
       'SLACK_WEBHOOK_URL',
       'SMTP_URL',
     ]);
@@ -581,6 +585,42 @@ describe('secrets', () => {
     writeEnv('etc/secret.env', { DB_PASSWORD: PASSWORD }, 0o600);
     writeEnv('etc/public.env', { ...BASE, DB_PASSWORD: '' }, 0o644);
     expect(load().warnings).toEqual([]);
+  });
+});
+
+describe('S3 server-side encryption, storage class, manifest MAC key', () => {
+  test('S3_SSE and S3_STORAGE_CLASS are read in any case and kept as S3 spells them', () => {
+    expect(load({ env: { ...BASE, S3_SSE: 'aes256' } }).S3_SSE).toBe('AES256');
+    const kms = load({ env: { ...BASE, S3_SSE: 'AWS:KMS', S3_SSE_KMS_KEY_ID: 'alias/backups', S3_STORAGE_CLASS: 'standard_ia' } });
+    expect([kms.S3_SSE, kms.S3_SSE_KMS_KEY_ID, kms.S3_STORAGE_CLASS]).toEqual(['aws:kms', 'alias/backups', 'STANDARD_IA']);
+    const none = load({ env: BASE });
+    expect([none.S3_SSE, none.S3_SSE_KMS_KEY_ID, none.S3_STORAGE_CLASS, none.MANIFEST_HMAC_KEY]).toEqual(['', '', '', '']);
+  });
+
+  test('aws:kms without a key id is fine (the account default key)', () => {
+    expect(load({ env: { ...BASE, S3_SSE: 'aws:kms' } }).S3_SSE_KMS_KEY_ID).toBe('');
+  });
+
+  test.each(['GLACIER', 'DEEP_ARCHIVE'])('S3_STORAGE_CLASS=%s is accepted with a warning that restores need an archive restore first', (cls) => {
+    const cfg = load({ env: { ...BASE, S3_STORAGE_CLASS: cls } });
+    expect(cfg.warnings).toEqual([expect.stringContaining(`S3_STORAGE_CLASS=${cls}: backup volumes cannot be read until they are restored from the archive`)]);
+    expect(load({ env: { STORAGE: 'file', STORAGE_PATH: '/srv/store', S3_STORAGE_CLASS: cls } }).warnings).toEqual([]);
+    expect(load({ env: { ...BASE, S3_STORAGE_CLASS: 'GLACIER_IR' } }).warnings).toEqual([]);
+  });
+
+  test('MANIFEST_HMAC_KEY: at least 32 characters without spaces; a bad one is named, never shown', () => {
+    const key = 'f'.repeat(64);
+    const cfg = load({ env: { ...BASE, MANIFEST_HMAC_KEY: key } });
+    expect(cfg.MANIFEST_HMAC_KEY).toBe(key);
+    expect(redactedView(cfg).MANIFEST_HMAC_KEY).toBe(REDACTED);
+    expect(secretValues(cfg)).toEqual([key]);
+    for (const bad of ['too-short-0123456789', `${'a'.repeat(20)} ${'b'.repeat(20)}`]) {
+      const err = loadError({ env: { ...BASE, MANIFEST_HMAC_KEY: bad } });
+      expect(problemLines(err)).toEqual([
+        `${PROBLEM_PREFIX}MANIFEST_HMAC_KEY must be empty or at least 32 characters without spaces (generate one with: openssl rand -hex 32), got <redacted> (from environment)`,
+      ]);
+      expect(err.message).not.toContain(bad);
+    }
   });
 });
 

@@ -9,5 +9,5 @@ import { status } from './status.js';
 import { verify } from './verify.js';
 
 export function handlers(d: DaemonApi): Readonly<Record<string, Handler>> {
-  return { status: status(d), list: list(d), backup: backup(d), cancel: cancel(d), restore: restore(d), verify: verify() };
+  return { status: status(d), list: list(d), backup: backup(d), cancel: cancel(d), restore: restore(d), verify: verify(d) };
 }

@@ -446,6 +446,44 @@ describe('other commands', () => {
     expect(t.err()).toBe('backupmatectl: backup 20261121T040000Z: data.00001 has sha256 x, the manifest says y\n');
   });
 
+  test('verify with a report: the table, and the exit status of its code (65 corrupt, 78 could not check, 0 ok)', async () => {
+    const report = (status: string, code: string | null, problems: string[]) => ({
+      request: 'all',
+      summary: `1 backup: ${status === 'ok' ? '1 ok' : status === 'corrupt' ? '0 ok, 1 corrupt' : '0 ok, 1 could not be checked'}`,
+      code,
+      durationMs: 5,
+      backups: [{ id: '20261121T040000Z', kind: 'full', status, problems, warnings: [], volumes: 2, storedBytes: 2048, rawBytes: 8192, checkedBytes: 2048, durationMs: 5 }],
+    });
+    const cases: [ReturnType<typeof report>, number, string, string][] = [
+      [report('ok', null, []), 0, '20261121T040000Z  full  ok      2 volumes, 2.0 KiB stored, 8.0 KiB unpacked: checked end to end in 5ms', ''],
+      [
+        report('corrupt', 'INTEGRITY', ['backup 20261121T040000Z: volume f/20261121T040000Z/data.00001 is corrupt']),
+        65,
+        '20261121T040000Z  full  corrupt  backup 20261121T040000Z: volume f/20261121T040000Z/data.00001 is corrupt',
+        'backupmatectl: verify all: 1 backup: 0 ok, 1 corrupt; corrupt: 20261121T040000Z\n',
+      ],
+      [
+        report('unchecked', 'CONFIG', ['could not check: backup 20261121T040000Z is encrypted (age); set AGE_IDENTITY_FILE']),
+        78,
+        '20261121T040000Z  full  could not check  could not check: backup 20261121T040000Z is encrypted (age); set AGE_IDENTITY_FILE',
+        'backupmatectl: verify all: 1 backup: 0 ok, 1 could not be checked; 20261121T040000Z: could not check: backup 20261121T040000Z is encrypted (age); set AGE_IDENTITY_FILE\n',
+      ],
+    ];
+    for (const [result, exit, row, err] of cases) {
+      const d = await fakeDaemon((_req, peer) => {
+        peer.send({ result });
+        peer.end();
+      });
+      const t = testIo();
+      expect(await main(['verify', 'all', '--socket', d.socket], t.io)).toBe(exit);
+      expect(d.received[0].params).toEqual({ id: 'all' });
+      expect(t.out().split('\n')[1]).toBe(row);
+      expect(t.out().trimEnd().split('\n').at(-1)).toBe(`verify all: ${result.summary}`);
+      expect(t.err()).toBe(err);
+      await new Promise((r) => servers.pop()!.close(r));
+    }
+  });
+
   test('an error code this client does not know exits INTERNAL (70) with the message', async () => {
     const d = await fakeDaemon((_req, peer) => {
       peer.send({ error: { code: 'QUOTA', message: 'over quota' } });
