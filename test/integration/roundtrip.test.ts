@@ -136,3 +136,23 @@ describe('full backup round trip under load', () => {
     await server.destroy();
   });
 });
+
+describe.each<['gzip' | 'none']>([['gzip'], ['none']])('COMPRESSION=%s', (algorithm) => {
+  test('is recorded in the manifest and restore follows it, not the current configuration', async () => {
+    const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-'));
+    const work = await makeWorkdir(source, { kind: 'file', path: storeDir }, { COMPRESSION: algorithm, COMPRESSION_LEVEL: algorithm === 'gzip' ? '1' : '3' });
+    const before = await source.checksums();
+    const b = await backupmate(work, ['backup', '--full']);
+    expect(b.exitCode).toBe(0);
+    const listed = JSON.parse((await backupmate(work, ['list', '--json'])).stdout) as { backups: { compression: { algorithm: string } }[] };
+    expect(listed.backups[0].compression.algorithm).toBe(algorithm);
+    const base = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-target-'));
+    const target = path.join(base, 'data');
+    // The configuration now says zstd: the manifest decides how to read the backup.
+    const r = await backupmate(work, ['restore', 'latest', '--target-dir', target], { COMPRESSION: 'zstd', COMPRESSION_LEVEL: '3' });
+    expect({ exit: r.exitCode, err: r.exitCode ? r.stderr : '' }).toEqual({ exit: 0, err: '' });
+    const server = await startPrivateServer({ datadir: target, baseDir: base, rootPassword: PASSWORD });
+    expect(await server.checksums()).toEqual(before);
+    await server.destroy();
+  });
+});
