@@ -44,6 +44,19 @@ function addEntry(pack: tar.Pack, name: string, data: Buffer, mtime: Date): Prom
   });
 }
 
+/** Adds an entry of exactly `size` bytes written piece by piece, with backpressure. */
+function addPieces(pack: tar.Pack, name: string, pieces: readonly Buffer[], size: number, mtime: Date): Promise<void> {
+  if (pieces.length === 1) return addEntry(pack, name, pieces[0], mtime);
+  return new Promise((resolve, reject) => {
+    const sink = pack.entry({ name, size, mode: 0o600, mtime, type: 'file' }, (err) => (err ? reject(err) : resolve()));
+    sink.on('error', reject);
+    (async () => {
+      for (const p of pieces) if (!sink.write(p)) await waitDrain(sink);
+      (sink as unknown as { end(): void }).end();
+    })().catch(reject);
+  });
+}
+
 /**
  * Wraps `source` (mariabackup's stdout) in the container. `trailer` is awaited after the source
  * ended: it must confirm the producer succeeded (or throw) and returns the meta files to append.
@@ -70,14 +83,27 @@ export function packContainer(
       pending.push(chunk);
       pendingLen += chunk.length;
       while (pendingLen >= header.chunkSize) {
-        const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLen);
-        await addEntry(pack, chunkName(chunks++), all.subarray(0, header.chunkSize), mtime);
-        const rest = all.subarray(header.chunkSize);
-        pending = rest.length ? [rest] : [];
-        pendingLen = rest.length;
+        // Hand the pieces to the entry as they are (the last one split without a copy): on two
+        // cores every CPU cycle Node spends copying is taken from zstd, the pipeline's bottleneck.
+        const take: Buffer[] = [];
+        let need = header.chunkSize;
+        while (need > 0) {
+          const head = pending[0];
+          if (head.length <= need) {
+            take.push(head);
+            pending.shift();
+            need -= head.length;
+          } else {
+            take.push(head.subarray(0, need));
+            pending[0] = head.subarray(need);
+            need = 0;
+          }
+        }
+        pendingLen -= header.chunkSize;
+        await addPieces(pack, chunkName(chunks++), take, header.chunkSize, mtime);
       }
     }
-    if (pendingLen) await addEntry(pack, chunkName(chunks++), Buffer.concat(pending, pendingLen), mtime);
+    if (pendingLen) await addPieces(pack, chunkName(chunks++), pending, pendingLen, mtime);
     // The trailer first: when the producer failed, its own error (exit code, stderr) is the story.
     const extras = await trailer();
     if (rawBytes === 0) throw new BackupmateError('TOOL_FAILED', 'mariabackup produced no data (0 bytes)', { stage: 'mariabackup' });
