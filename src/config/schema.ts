@@ -278,6 +278,15 @@ export function scheduleProblem(value: string): string | undefined {
   }
 }
 
+/** A URL, or undefined when `x` is not a string that parses as one. */
+function parseUrl(x: unknown): URL | undefined {
+  try {
+    return typeof x === 'string' ? new URL(x) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const FORMATS: Record<FormatName, convict.Format> = {
   'bm-enum': {
     coerce: (v: string) => v.trim().toLowerCase(),
@@ -342,12 +351,7 @@ const FORMATS: Record<FormatName, convict.Format> = {
   'bm-url': {
     validate(x: unknown) {
       if (x === '') return;
-      let url: URL | undefined;
-      try {
-        url = typeof x === 'string' ? new URL(x) : undefined;
-      } catch {
-        url = undefined;
-      }
+      const url = parseUrl(x);
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
         reject('must be empty (AWS) or an http:// or https:// URL');
       }
@@ -382,12 +386,7 @@ const FORMATS: Record<FormatName, convict.Format> = {
   'bm-smtp-url': {
     validate(x: unknown) {
       if (x === '') return;
-      let url: URL | undefined;
-      try {
-        url = typeof x === 'string' ? new URL(x) : undefined;
-      } catch {
-        url = undefined;
-      }
+      const url = parseUrl(x);
       if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:')) reject('must be empty or an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465');
     },
   },

@@ -13,6 +13,9 @@
 import { BackupmateError, errorText, type ErrorCode } from '../domain/errors.js';
 import type { JobKind, JobState, JobView } from './protocol.js';
 
+/** Listeners hear about progress at most this often (the stream reports every chunk). */
+const PROGRESS_INTERVAL_MS = 250;
+
 export interface JobContext {
   readonly jobId: string;
   signal: AbortSignal;
@@ -157,13 +160,21 @@ export class JobQueue {
     job.view.state = 'running';
     job.view.startedAt = new Date().toISOString();
     this.emit(job, 'started');
+    let lastProgress = 0;
     const ctx: JobContext = {
       jobId: job.view.id,
       signal: job.abort.signal,
+      // Called for every chunk of the stream (64 KiB): record always, but tell the listeners
+      // (status line, sd_notify, --wait clients) at most every PROGRESS_INTERVAL_MS, or on a new stage.
       progress: (p) => {
+        const stageChanged = job.view.progress?.stage !== p.stage;
         job.view.progress = p;
         job.view.bytes = Math.max(job.view.bytes, p.bytes);
-        this.emit(job, 'progress');
+        const now = Date.now();
+        if (stageChanged || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+          lastProgress = now;
+          this.emit(job, 'progress');
+        }
       },
       setBackupId: (id) => {
         job.view.backupId = id;

@@ -8,60 +8,9 @@ import {
   versionsDiffer,
   type BackupSummary,
 } from '../../../src/domain/chain.js';
-import { BackupmateError } from '../../../src/domain/errors.js';
-import { idToDate } from '../../../src/domain/ids.js';
 import type { Manifest } from '../../../src/domain/manifest.js';
-
-/** Runs `fn`, expects a BackupmateError and returns it for assertions on code and message. */
-function errorOf(fn: () => unknown): BackupmateError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackupmateError);
-    return e as BackupmateError;
-  }
-  throw new Error('expected a BackupmateError, nothing was thrown');
-}
-
-const V = { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB' };
-
-/** A full backup started at its id's instant, finished 10 minutes later, LSNs 0 → 1000. */
-function full(id: string, over: Partial<BackupSummary> = {}): BackupSummary {
-  const start = idToDate(id);
-  return {
-    id,
-    kind: 'full',
-    parentId: null,
-    fullId: id,
-    lsn: { from: '0', to: '1000', last: '1000' },
-    versions: { ...V },
-    startedAt: start.toISOString(),
-    finishedAt: new Date(start.getTime() + 600_000).toISOString(),
-    rawBytes: 1000,
-    storedBytes: 400,
-    ...over,
-  };
-}
-
-/** An incremental on `parent` whose LSNs line up with it (from = parent's to, +1000). */
-function inc(id: string, parent: BackupSummary, over: Partial<BackupSummary> = {}): BackupSummary {
-  const start = idToDate(id);
-  const from = parent.lsn.to;
-  const to = String(BigInt(from) + 1000n);
-  return {
-    id,
-    kind: 'incremental',
-    parentId: parent.id,
-    fullId: parent.fullId,
-    lsn: { from, to, last: to },
-    versions: { ...V },
-    startedAt: start.toISOString(),
-    finishedAt: new Date(start.getTime() + 60_000).toISOString(),
-    rawBytes: 100,
-    storedBytes: 40,
-    ...over,
-  };
-}
+import { errorOf } from '../../helpers/errors.js';
+import { full, inc } from '../../helpers/summaries.js';
 
 // Two chains: A (full + 3 incrementals, each on the previous) and B (full + 1 incremental).
 const A = full('20261114T000000Z');

@@ -1,16 +1,5 @@
-import { BackupmateError } from '../../../src/domain/errors.js';
 import { backupIdFor, idToDate, isBackupId, nearestIds, normaliseIdText, resolveId } from '../../../src/domain/ids.js';
-
-/** Runs `fn`, expects a BackupmateError and returns it for assertions on code and message. */
-function errorOf(fn: () => unknown): BackupmateError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackupmateError);
-    return e as BackupmateError;
-  }
-  throw new Error('expected a BackupmateError, nothing was thrown');
-}
+import { errorOf } from '../../helpers/errors.js';
 
 const IDS = ['20261119T040000Z', '20261120T040000Z', '20261121T040000Z', '20261121T160000Z', '20261122T040000Z'];
 

@@ -1,4 +1,3 @@
-import { BackupmateError } from '../../../src/domain/errors.js';
 import {
   formatInZone,
   formatWallClock,
@@ -13,20 +12,10 @@ import {
   wallClockAt,
   zoneOffsetMs,
 } from '../../../src/domain/schedule.js';
+import { errorOf } from '../../helpers/errors.js';
 
 const d = (iso: string) => new Date(iso);
 const HOUR = 3_600_000;
-
-/** Runs `fn`, expects a BackupmateError and returns it for assertions on code and message. */
-function errorOf(fn: () => unknown): BackupmateError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackupmateError);
-    return e as BackupmateError;
-  }
-  throw new Error('expected a BackupmateError, nothing was thrown');
-}
 
 describe('scheduleToCron', () => {
   test.each([

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BackupmateError } from '../../../src/domain/errors.js';
 import {
   backupArgv,
   backupOptionFileText,
@@ -17,6 +16,7 @@ import {
   writeOptionFile,
   type ConnectionSettings,
 } from '../../../src/mariadb/mariabackup.js';
+import { errorOf } from '../../helpers/errors.js';
 
 /**
  * A port of how MariaDB's mysys (my_default.c, search_default_file_with_buffers) reads one
@@ -95,16 +95,6 @@ const TRICKY_PASSWORDS = [
   "'",
   'a\\',
 ];
-
-function errorOf(fn: () => unknown): BackupmateError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackupmateError);
-    return e as BackupmateError;
-  }
-  throw new Error('expected a BackupmateError');
-}
 
 describe('quoteOptionValue', () => {
   test.each([
