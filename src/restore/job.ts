@@ -16,15 +16,8 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ChildStage } from '../archive/child.js';
-import { waitDrain } from '../archive/drain.js';
-import { decompressCommand } from '../archive/compression.js';
-import { extractContainer } from '../archive/container.js';
-import { ageStderrIsFatal, checkIdentityFor, decryptCommand, identityMismatchError, isIdentityMismatch, noIdentityError } from '../archive/encryption.js';
-import { HashCounter } from '../archive/hash.js';
-import { runStages, type StageOutcome } from '../archive/stages.js';
+import { checkIdentityFor } from '../archive/encryption.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { majorMinor, resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
 import { backupIdFor } from '../domain/ids.js';
@@ -32,10 +25,11 @@ import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
-import { CHECKPOINT_FILES, mariabackupVersion, mbstreamExtractArgv, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
+import { CHECKPOINT_FILES, mariabackupVersion, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
 import { mapLimit, readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { fmtBytes } from '../domain/units.js';
+import { downloadInto } from './download.js';
 
 export type RestoreMode = 'target-dir' | 'copy-back' | 'move-back';
 
@@ -308,148 +302,6 @@ export async function refuseIfRunning(s: RestoreSettings, datadir: string): Prom
       `MariaDB is running on ${datadir}: ${running}. Stop it first (e.g. systemctl stop mariadb), then restore again`,
     );
   }
-}
-
-/** What downloadInto needs of a request: cancellation and progress. */
-export interface DownloadOptions {
-  signal?: AbortSignal;
-  onProgress?: (p: { stage: string; bytes: number; total: number }) => void;
-}
-
-/**
- * Streams every volume of backup `m` (stored under `dir`) in order through sha256 and size check →
- * [age -d] → decompressor → container framing check → `mbstream -x` into the empty directory
- * `staging`. Throws INTEGRITY naming the object when a volume does not match the manifest (also
- * when the damage first shows as a decompressor, age or framing error), or naming the backup when
- * the container holds another backup or another byte count. Returns the bytes downloaded. Used by
- * restore and by verify.
- */
-export async function downloadInto(
-  storage: Storage,
-  log: Logger,
-  s: Pick<RestoreSettings, 'mbstreamPath' | 'ageIdentityFile'>,
-  m: Manifest,
-  dir: string,
-  staging: string,
-  req: DownloadOptions,
-): Promise<number> {
-  if (m.encryption && !s.ageIdentityFile) throw noIdentityError(m);
-  let downloaded = 0;
-  const total = m.storedBytes;
-  async function* volumes(): AsyncGenerator<Buffer> {
-    for (const v of m.volumes) {
-      const key = dir + v.name;
-      const hash = new HashCounter({ highWaterMark: 1 << 20 });
-      const body = await storage.get(key, { signal: req.signal });
-      const piped = pipeline(body, hash);
-      piped.catch(() => {});
-      for await (const chunk of hash) {
-        downloaded += (chunk as Buffer).length;
-        req.onProgress?.({ stage: 'download', bytes: downloaded, total });
-        yield chunk as Buffer;
-      }
-      await piped;
-      if (hash.bytes !== v.size || hash.digest() !== v.sha256) throw volumeMismatch(m, key, v, hash);
-    }
-  }
-  const source = Readable.from(volumes());
-  const mbstream = new ChildStage({
-    stage: 'mbstream',
-    file: s.mbstreamPath,
-    args: mbstreamExtractArgv(staging),
-    stdout: 'ignore',
-    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
-    // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.
-    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
-  });
-  const dec = m.encryption ? decryptCommand(s.ageIdentityFile!) : null;
-  const decryptor = dec
-    ? new ChildStage({
-        stage: 'decryptor',
-        file: dec.file,
-        args: dec.args,
-        stderrIsFatal: ageStderrIsFatal,
-        onStderr: (l) => log.warn(l, { event: 'decryptor.stderr' }),
-      })
-    : null;
-  const cmd = decompressCommand(m.compression.algorithm);
-  const decompressor = cmd
-    ? new ChildStage({ stage: 'decompressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'decompressor.stderr' }) })
-    : null;
-  // source → [decryptor] → [decompressor] → container → mbstream; each filter's exit status counts.
-  const filters = [decryptor, decompressor].filter((f): f is ChildStage => f !== null);
-  const pipes: StageOutcome[] = [];
-  let plain: Readable = source;
-  for (const [i, f] of filters.entries()) {
-    pipes.push({ stage: i === 0 ? 'download' : `${f.stage}-input`, promise: pipeline(plain, f.stdin!) });
-    plain = f.stdout!;
-  }
-  const stdin = mbstream.stdin!;
-  const extracted = (async () => {
-    const r = await extractContainer(plain, m.id, {
-      onXbstream: async (chunk) => {
-        if (!stdin.write(chunk)) {
-          await waitDrain(stdin, new BackupmateError('TOOL_FAILED', 'mbstream closed its input early', { stage: 'mbstream' }));
-        }
-      },
-    });
-    if (r.rawBytes !== m.rawBytes) {
-      throw new BackupmateError('INTEGRITY', `backup ${m.id}: the container holds ${r.rawBytes} bytes of xbstream, the manifest says ${m.rawBytes}`);
-    }
-    stdin.end();
-  })();
-  try {
-    await runStages(
-      [
-        { stage: 'mbstream', promise: mbstream.done },
-        { stage: 'extract', promise: extracted },
-        ...filters.map((f) => ({ stage: f.stage, promise: f.done })),
-        ...pipes,
-      ],
-      () => {
-        source.destroy();
-        decryptor?.kill();
-        decompressor?.kill();
-        mbstream.kill();
-      },
-      req.signal,
-    );
-  } catch (e) {
-    if (e instanceof BackupmateError && e.code === 'CANCELLED') throw e;
-    if (req.signal?.aborted) throw e;
-    // A volume's own check failed: the error already names the object.
-    if (e instanceof BackupmateError && e.code === 'INTEGRITY' && e.details.key) throw e;
-    if (isIdentityMismatch(e)) throw identityMismatchError(m, s.ageIdentityFile!);
-    // A decompressor, age or framing error (e.g. the container of another backup) is usually a
-    // changed or swapped volume: check the volumes so the error names the object.
-    log.warn(`extraction failed (${errorText(e)}); checking volume checksums`, { event: 'restore.verify_after_failure' });
-    await verifyVolumes(storage, m, dir, req.signal);
-    throw e;
-  }
-  return downloaded;
-}
-
-/** Downloads and hashes every volume; throws INTEGRITY naming the first bad one. */
-export async function verifyVolumes(storage: Storage, m: Manifest, dir: string, signal?: AbortSignal): Promise<void> {
-  for (const v of m.volumes) {
-    const key = dir + v.name;
-    const hash = new HashCounter();
-    await pipeline(await storage.get(key, { signal }), hash, async function* (src) {
-      for await (const _ of src) {
-        /* drain */
-      }
-    });
-    if (hash.bytes !== v.size || hash.digest() !== v.sha256) throw volumeMismatch(m, key, v, hash);
-  }
-}
-
-function volumeMismatch(m: Manifest, key: string, v: Manifest['volumes'][number], hash: HashCounter): BackupmateError {
-  return new BackupmateError(
-    'INTEGRITY',
-    `backup ${m.id}: volume ${key} is corrupt: expected ${v.size} bytes with sha256 ${v.sha256}, got ${hash.bytes} bytes with sha256 ${hash.digest()} ` +
-      '(changed, truncated or replaced since the backup was written)',
-    { key },
-  );
 }
 
 async function runTool(log: Logger, stage: string, file: string, args: string[], signal?: AbortSignal): Promise<void> {
