@@ -563,7 +563,7 @@ async function caseRestore(): Promise<void> {
         await fsp.mkdir(x, { recursive: true });
         stages.download += (await bash('manual download', s3DownloadDir(`${kindPrefix}${bk.id}/`, dl), { env: shellEnv })).wallMs;
         stages.extract += (
-          await bash('manual extract', `cd ${sh(dl)}\ncat data.* | zstd -q -d | tar -xO --wildcards 'xbstream/*' | mbstream -x -C ${sh(x)}`, { env: shellEnv })
+          await bash('manual extract', `cd ${sh(dl)}\ncat data.* | tar -xO --wildcards 'xbstream.zst/*' | zstd -q -d | mbstream -x -C ${sh(x)}`, { env: shellEnv })
         ).wallMs;
       }
       const fullDir = path.join(dir, 'data', ch.full.id);
@@ -591,7 +591,7 @@ async function caseRestore(): Promise<void> {
     side('backupmate restore --copy-back', `backupmate restore ${'<last incremental>'} --copy-back (MARIADB_OS_USER=mysql)`, a),
     side(
       'manual, sequential',
-      `per backup: ${cfg.s3Client === 'aws' ? 'aws s3 cp --recursive' : 'SDK download'}, then cat data.* | zstd -d | tar -xO 'xbstream/*' | mbstream -x; ` +
+      `per backup: ${cfg.s3Client === 'aws' ? 'aws s3 cp --recursive' : 'SDK download'}, then cat data.* | tar -xO 'xbstream.zst/*' | zstd -d | mbstream -x; ` +
         'then mariabackup --prepare (full, then each incremental); then mariabackup --copy-back; chown -R mysql:mysql',
       b,
     ),

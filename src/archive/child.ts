@@ -20,7 +20,12 @@ export interface ChildStageOptions {
   stage: string;
   file: string;
   args: readonly string[];
-  stdin?: 'pipe' | 'ignore';
+  /**
+   * 'pipe' (default), 'ignore', or another child's stdout: its pipe is handed to this child as
+   * stdin and our end is closed, so the bytes flow producer → consumer in the kernel without
+   * passing through Node (and the producer gets EPIPE if the consumer dies).
+   */
+  stdin?: 'pipe' | 'ignore' | Readable;
   stdout?: 'pipe' | 'ignore';
   cwd?: string;
   env?: Record<string, string>;
@@ -76,6 +81,10 @@ export class ChildStage {
       cwd: opts.cwd,
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
     });
+    // Our copy of a handed-over pipe must close now, before the event loop runs: Node would
+    // otherwise start reading from it (taking bytes meant for the child), and a producer whose
+    // consumer died would block on a pipe we keep open instead of failing with EPIPE.
+    if (opts.stdin && typeof opts.stdin === 'object') opts.stdin.destroy();
     this.proc = proc;
     this.pid = proc.pid;
     track(proc);
@@ -133,6 +142,20 @@ export class ChildStage {
     })();
     // Observed by whoever awaits it; avoid an unhandled rejection if nobody does.
     this.done.catch(() => {});
+  }
+
+  /**
+   * Bytes the program has read so far (Linux `rchar` in /proc/PID/io), for progress while its
+   * input does not pass through Node; null when unknown.
+   */
+  bytesRead(): number | null {
+    if (this.pid === undefined) return null;
+    try {
+      const m = /^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${this.pid}/io`, 'utf8'));
+      return m ? Number(m[1]) : null;
+    } catch {
+      return null;
+    }
   }
 
   get stderrTail(): readonly string[] {

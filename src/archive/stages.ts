@@ -17,6 +17,8 @@ export interface StageOutcome {
 export function isConsequence(e: unknown): boolean {
   const err = e as { code?: string; name?: string; details?: Record<string, unknown> };
   if (err?.details?.killedByUs) return true;
+  // A producer that failed because the consumer of its pipe died first (marked by the job).
+  if (err?.details?.brokenPipe) return true;
   // A child whose output pipe we closed dies of SIGPIPE: the reader's failure is the cause.
   if (err?.details?.signal === 'SIGPIPE') return true;
   if (err?.code === 'EPIPE' || err?.code === 'ERR_STREAM_PREMATURE_CLOSE' || err?.code === 'ERR_STREAM_DESTROYED') return true;
@@ -34,7 +36,7 @@ export function isConsequence(e: unknown): boolean {
 function rank(e: unknown): number {
   if (e instanceof BackupmateError) {
     if (e.code === 'CANCELLED') return 0;
-    if (e.details.killedByUs || e.details.signal === 'SIGPIPE') return 5;
+    if (e.details.killedByUs || e.details.brokenPipe || e.details.signal === 'SIGPIPE') return 5;
     if (e.code === 'TOOL_FAILED' || e.code === 'TOOL_MISSING') return 1;
     return 2;
   }

@@ -1,5 +1,6 @@
 /**
- * A backup job: mariabackup → tar container → compressor → volumes in the store → manifest LAST.
+ * A backup job: mariabackup ⇒ compressor → tar container → [age] → volumes in the store →
+ * manifest LAST.
  *
  * No copy of the data touches local disk: LOCAL_TEMP_DIR holds only the 0600 option file, the
  * checkpoints (`--extra-lsndir`) and mariabackup's scratch. On any failure or cancellation every
@@ -9,11 +10,11 @@
 import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChildStage } from '../archive/child.js';
-import { compressCommand } from '../archive/compression.js';
-import { CHUNK_SIZE, packContainer, type ExtraFile } from '../archive/container.js';
+import { canCountRaw, compressCommand } from '../archive/compression.js';
+import { CHUNK_SIZE, CONTAINER_FORMAT, packContainer, type ExtraFile } from '../archive/container.js';
 import { ageStderrIsFatal, encryptCommand, probeAge } from '../archive/encryption.js';
 import { runStages, type StageOutcome } from '../archive/stages.js';
 import { VolumeWriter } from '../archive/volumes.js';
@@ -163,19 +164,63 @@ export async function runBackup(
       return extras;
     };
 
-    const container = packContainer(
-      mb.stdout!,
-      { format: 'backupmate-container/1', backupId: id, chunkSize: CHUNK_SIZE },
-      trailer,
-      (n) => {
-        progress.rawBytes = n;
+    // mariabackup ⇒ compressor: a kernel pipe when the compressor reports the raw byte count
+    // itself (zstd), so the raw stream never passes through Node; otherwise Node counts it.
+    const cmd = compressCommand(s.compression.algorithm, s.compression.level);
+    const direct = cmd !== null && canCountRaw(cmd);
+    let reportedRaw: number | null = null;
+    const compressor = cmd
+      ? new ChildStage({
+          stage: 'compressor',
+          file: cmd.file,
+          args: cmd.args,
+          stdin: direct ? mb.stdout! : 'pipe',
+          onStderr: (l) => {
+            const n = cmd.rawBytesFrom?.(l);
+            if (n != null) reportedRaw = n;
+            else if (direct) log.debug(l, { event: 'compressor.stderr' });
+            else log.warn(l, { event: 'compressor.stderr' });
+          },
+        })
+      : null;
+    let countedRaw = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        countedRaw += chunk.length;
+        progress.rawBytes = countedRaw;
         opts.onProgress?.(progress);
+        cb(null, chunk);
+      },
+    });
+    // While the raw stream bypasses Node, progress reads how far the compressor got (/proc).
+    const poll = direct
+      ? setInterval(() => {
+          const n = compressor!.bytesRead();
+          if (n !== null && n > progress.rawBytes) {
+            progress.rawBytes = n;
+            opts.onProgress?.(progress);
+          }
+        }, 500)
+      : null;
+    poll?.unref();
+    const rawInput: StageOutcome[] = direct ? [] : [{ stage: compressor ? 'compressor-input' : 'mariabackup-output', promise: pipeline(mb.stdout!, counter, ...(compressor ? [compressor.stdin!] : [])) }];
+
+    const container = packContainer(
+      compressor ? compressor.stdout! : counter,
+      { format: CONTAINER_FORMAT, backupId: id, chunkSize: CHUNK_SIZE, compression: s.compression.algorithm },
+      async () => {
+        const extras = await trailer();
+        await compressor?.done;
+        const raw = direct ? reportedRaw : countedRaw;
+        if (raw === null) {
+          throw new BackupmateError('TOOL_FAILED', `${cmd!.file} exited 0 without reporting how many bytes it read`, { stage: 'compressor' });
+        }
+        if (raw === 0) throw new BackupmateError('TOOL_FAILED', 'mariabackup produced no data (0 bytes)', { stage: 'mariabackup' });
+        progress.rawBytes = raw;
+        opts.onProgress?.(progress);
+        return extras;
       },
     );
-    const cmd = compressCommand(s.compression.algorithm, s.compression.level);
-    const compressor = cmd
-      ? new ChildStage({ stage: 'compressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'compressor.stderr' }) })
-      : null;
     const enc = recipients ? encryptCommand(recipients) : null;
     const encryptor = enc
       ? new ChildStage({
@@ -202,30 +247,49 @@ export async function runBackup(
     );
     writer = w;
 
-    // container → [compressor] → [encryptor] → volumes; every filter's exit status counts.
-    const filters = [compressor, encryptor].filter((f): f is ChildStage => f !== null);
+    // mariabackup ⇒ [compressor] → container → [encryptor] → volumes; every exit status counts.
+    // Through a kernel pipe, a compressor's death shows up as mariabackup failing to write
+    // (EPIPE, exit 1): the compressor's own failure is the cause then, not mariabackup's.
+    const mbDone = direct
+      ? mb.done.catch(async (e: unknown) => {
+          const ce = await compressor!.done.then(
+            () => null,
+            (x: unknown) => x,
+          );
+          if (e instanceof BackupmateError && ce instanceof BackupmateError && !ce.details.killedByUs) {
+            (e.details as Record<string, unknown>).brokenPipe = true;
+          }
+          throw e;
+        })
+      : mb.done;
     const stages: StageOutcome[] = [
-      { stage: 'mariabackup', promise: mb.done },
+      { stage: 'mariabackup', promise: mbDone },
+      ...rawInput,
+      ...(compressor ? [{ stage: 'compressor', promise: compressor.done }] : []),
       { stage: 'container', promise: container.done },
-      ...filters.map((f) => ({ stage: f.stage, promise: f.done })),
     ];
     let upstream: Readable = container.stream;
-    for (const f of filters) {
-      stages.push({ stage: `${f.stage}-input`, promise: pipeline(upstream, f.stdin!) });
-      upstream = f.stdout!;
+    if (encryptor) {
+      stages.push({ stage: 'encryptor', promise: encryptor.done }, { stage: 'encryptor-input', promise: pipeline(upstream, encryptor.stdin!) });
+      upstream = encryptor.stdout!;
     }
     stages.push({ stage: 'upload', promise: pipeline(upstream, w) });
-    await runStages(
-      stages,
-      (cause) => {
-        mb.kill();
-        compressor?.kill();
-        encryptor?.kill();
-        container.stream.destroy();
-        w.destroy(cause instanceof Error ? cause : new Error(String(cause)));
-      },
-      opts.signal,
-    );
+    try {
+      await runStages(
+        stages,
+        (cause) => {
+          mb.kill();
+          compressor?.kill();
+          encryptor?.kill();
+          counter.destroy();
+          container.stream.destroy();
+          w.destroy(cause instanceof Error ? cause : new Error(String(cause)));
+        },
+        opts.signal,
+      );
+    } finally {
+      if (poll) clearInterval(poll);
+    }
 
     const cp = checkpoints as Checkpoints | null;
     if (!cp) throw new BackupmateError('INTERNAL', 'pipeline finished without checkpoints');

@@ -11,7 +11,14 @@ import { BackupmateError } from './errors.js';
 import { isBackupId } from './ids.js';
 import type { ManifestMac } from './mac.js';
 
-export const MANIFEST_FORMAT = 'backupmate/1';
+/**
+ * The format written now. backupmate/2: the stored stream is [age](tar) with the compressed
+ * xbstream in the tar's entries (archive/container.ts, layout 2). backupmate/1 (read only): the
+ * stored stream was [age](compressor(tar)) with the raw xbstream in the tar.
+ */
+export const MANIFEST_FORMAT = 'backupmate/2';
+export const MANIFEST_FORMATS_READ = ['backupmate/1', MANIFEST_FORMAT] as const;
+export type ManifestFormat = (typeof MANIFEST_FORMATS_READ)[number];
 export const MANIFEST_NAME = 'manifest.json';
 /** `sha256sum -c` input for the volumes, written just before the manifest (manual recovery). */
 export const SUMS_NAME = 'SHA256SUMS';
@@ -33,7 +40,7 @@ export interface ManifestEncryption {
 }
 
 export interface Manifest {
-  format: typeof MANIFEST_FORMAT;
+  format: ManifestFormat;
   id: string;
   kind: BackupKind;
   /** The backup this one was taken against (null for a full). */
@@ -52,7 +59,10 @@ export interface Manifest {
    * restore needs the identity of one of them (AGE_IDENTITY_FILE).
    */
   encryption: ManifestEncryption | null;
-  /** How the byte stream is framed: a tar with the xbstream cut into fixed-size entries. */
+  /**
+   * How the byte stream is framed: a tar with the (compressed, since backupmate/2) xbstream cut
+   * into fixed-size entries.
+   */
   container: { format: 'tar'; chunkSize: number };
   volumes: VolumeRecord[];
   /** Bytes mariabackup produced (the xbstream). */
@@ -67,6 +77,11 @@ export interface Manifest {
    * (domain/mac.ts). Absent in manifests written without a key.
    */
   mac?: ManifestMac;
+}
+
+/** The container layout a manifest's volumes use (archive/container.ts). */
+export function containerLayout(m: Pick<Manifest, 'format'>): 1 | 2 {
+  return m.format === 'backupmate/1' ? 1 : 2;
 }
 
 export function volumeName(index: number): string {
@@ -99,7 +114,10 @@ export function parseManifest(text: string, where: string): Manifest {
   };
   need(typeof m === 'object' && m !== null, 'an object');
   if (problems.length) throw new BackupmateError('INTEGRITY', `manifest ${where} is malformed: expected ${problems.join(', ')}`);
-  need(m.format === MANIFEST_FORMAT, `format "${MANIFEST_FORMAT}" (got ${JSON.stringify(m.format)})`);
+  need(
+    (MANIFEST_FORMATS_READ as readonly unknown[]).includes(m.format),
+    `format ${MANIFEST_FORMATS_READ.map((f) => `"${f}"`).join(' or ')} (got ${JSON.stringify(m.format)})`,
+  );
   need(typeof m.id === 'string' && isBackupId(m.id), 'id like 20261121T040000Z');
   need(m.kind === 'full' || m.kind === 'incremental', 'kind full|incremental');
   need(typeof m.fullId === 'string', 'fullId');

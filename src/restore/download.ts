@@ -15,7 +15,7 @@ import { ageStderrIsFatal, decryptCommand, identityMismatchError, isIdentityMism
 import { HashCounter } from '../archive/hash.js';
 import { runStages, type StageOutcome } from '../archive/stages.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import type { Manifest } from '../domain/manifest.js';
+import { containerLayout, type Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { mbstreamExtractArgv } from '../mariadb/mariabackup.js';
 import type { Storage } from '../storage/storage.js';
@@ -35,8 +35,8 @@ export interface DownloadOptions {
 
 /**
  * Streams every volume of backup `m` (stored under `dir`) in order through sha256 and size check →
- * [age -d] → decompressor → container framing check → `mbstream -x` into the empty directory
- * `staging`. Throws INTEGRITY naming the object when a volume does not match the manifest (also
+ * [age -d] → container framing check → decompressor → `mbstream -x` into the empty directory
+ * `staging` (backupmate/1 backups: decompressor before the container). Throws INTEGRITY naming the object when a volume does not match the manifest (also
  * when the damage first shows as a decompressor, age or framing error), or naming the backup when
  * the container holds another backup or another byte count. Returns the bytes downloaded. Used by
  * restore and by verify.
@@ -70,15 +70,7 @@ export async function downloadInto(
     }
   }
   const source = Readable.from(volumes());
-  const mbstream = new ChildStage({
-    stage: 'mbstream',
-    file: s.mbstreamPath,
-    args: mbstreamExtractArgv(staging),
-    stdout: 'ignore',
-    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
-    // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.
-    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
-  });
+  const layout = containerLayout(m);
   const dec = m.encryption ? decryptCommand(s.ageIdentityFile!) : null;
   const decryptor = dec
     ? new ChildStage({
@@ -90,37 +82,64 @@ export async function downloadInto(
       })
     : null;
   const cmd = decompressCommand(m.compression.algorithm);
+  let reportedRaw: number | null = null;
   const decompressor = cmd
-    ? new ChildStage({ stage: 'decompressor', file: cmd.file, args: cmd.args, onStderr: (l) => log.warn(l, { event: 'decompressor.stderr' }) })
+    ? new ChildStage({
+        stage: 'decompressor',
+        file: cmd.file,
+        args: cmd.args,
+        onStderr: (l) => {
+          const n = cmd.rawBytesFrom?.(l);
+          if (n != null) reportedRaw = n;
+          else log.debug(l, { event: 'decompressor.stderr' });
+        },
+      })
     : null;
-  // source → [decryptor] → [decompressor] → container → mbstream; each filter's exit status counts.
-  const filters = [decryptor, decompressor].filter((f): f is ChildStage => f !== null);
+  const mbstream = new ChildStage({
+    stage: 'mbstream',
+    file: s.mbstreamPath,
+    args: mbstreamExtractArgv(staging),
+    // Layout 2: the decompressor's output goes straight to mbstream (a kernel pipe, not Node).
+    stdin: layout === 2 && decompressor ? decompressor.stdout! : 'pipe',
+    stdout: 'ignore',
+    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
+    // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.
+    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
+  });
+  // Layout 2: source → [decryptor] → container → [decompressor] ⇒ mbstream.
+  // Layout 1: source → [decryptor] → [decompressor] → container → mbstream.
+  const filters = [decryptor, layout === 1 ? decompressor : null].filter((f): f is ChildStage => f !== null);
   const pipes: StageOutcome[] = [];
   let plain: Readable = source;
   for (const [i, f] of filters.entries()) {
     pipes.push({ stage: i === 0 ? 'download' : `${f.stage}-input`, promise: pipeline(plain, f.stdin!) });
     plain = f.stdout!;
   }
-  const stdin = mbstream.stdin!;
+  const [sink, sinkStage] = layout === 2 && decompressor ? [decompressor.stdin!, 'decompressor'] : [mbstream.stdin!, 'mbstream'];
   const extracted = (async () => {
-    const r = await extractContainer(plain, m.id, {
-      onXbstream: async (chunk) => {
-        if (!stdin.write(chunk)) {
-          await waitDrain(stdin, new BackupmateError('TOOL_FAILED', 'mbstream closed its input early', { stage: 'mbstream' }));
-        }
+    const r = await extractContainer(
+      plain,
+      { backupId: m.id, layout, compression: m.compression.algorithm },
+      {
+        onXbstream: async (chunk) => {
+          if (!sink.write(chunk)) {
+            await waitDrain(sink, new BackupmateError('TOOL_FAILED', `${sinkStage} closed its input early`, { stage: sinkStage }));
+          }
+        },
       },
-    });
-    if (r.rawBytes !== m.rawBytes) {
-      throw new BackupmateError('INTEGRITY', `backup ${m.id}: the container holds ${r.rawBytes} bytes of xbstream, the manifest says ${m.rawBytes}`);
+    );
+    // The raw stream passed through here unless a layout-2 decompressor unpacked it.
+    if ((layout === 1 || !decompressor) && r.streamBytes !== m.rawBytes) {
+      throw new BackupmateError('INTEGRITY', `backup ${m.id}: the container holds ${r.streamBytes} bytes of xbstream, the manifest says ${m.rawBytes}`);
     }
-    stdin.end();
+    sink.end();
   })();
   try {
     await runStages(
       [
         { stage: 'mbstream', promise: mbstream.done },
         { stage: 'extract', promise: extracted },
-        ...filters.map((f) => ({ stage: f.stage, promise: f.done })),
+        ...[decryptor, decompressor].filter((f): f is ChildStage => f !== null).map((f) => ({ stage: f.stage, promise: f.done })),
         ...pipes,
       ],
       () => {
@@ -131,6 +150,11 @@ export async function downloadInto(
       },
       req.signal,
     );
+    // zstd checks its own frame checksum; the byte count it reports is one more check (when it
+    // reports one: a zstd without the summary is not a reason to fail a restore).
+    if (layout === 2 && decompressor && reportedRaw !== null && reportedRaw !== m.rawBytes) {
+      throw new BackupmateError('INTEGRITY', `backup ${m.id}: the stream unpacks to ${reportedRaw} bytes of xbstream, the manifest says ${m.rawBytes}`);
+    }
   } catch (e) {
     if (e instanceof BackupmateError && e.code === 'CANCELLED') throw e;
     if (req.signal?.aborted) throw e;

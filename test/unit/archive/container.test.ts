@@ -8,10 +8,13 @@ import { jest } from '@jest/globals';
 import * as tar from 'tar-stream';
 import {
   CHUNK_SIZE,
+  CONTAINER_FORMAT,
+  CONTAINER_FORMAT_V1,
   extractContainer,
   HEADER_NAME,
   META_DIR,
   packContainer,
+  streamDir,
   XBSTREAM_DIR,
   type ContainerHeader,
   type ExtraFile,
@@ -39,8 +42,10 @@ async function* pieces(data: Buffer, sizes: readonly number[] = [1, 7, 1000, 409
   }
 }
 
+const EXPECT = { backupId: ID, layout: 2, compression: 'none' } as const;
+
 function header(chunkSize = SMALL, backupId = ID): ContainerHeader {
-  return { format: 'backupmate-container/1', backupId, chunkSize };
+  return { format: 'backupmate-container/2', backupId, chunkSize, compression: 'none' };
 }
 
 async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
@@ -53,7 +58,7 @@ async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
 async function pack(
   data: Buffer,
   opts: { chunkSize?: number; extras?: ExtraFile[]; sizes?: number[] } = {},
-): Promise<{ tar: Buffer; rawBytes: number; chunks: number }> {
+): Promise<{ tar: Buffer; streamBytes: number; chunks: number }> {
   const c = packContainer(pieces(data, opts.sizes), header(opts.chunkSize), async () => opts.extras ?? []);
   const [tarBytes, done] = await Promise.all([readAll(c.stream), c.done]);
   return { tar: tarBytes, ...done };
@@ -64,11 +69,11 @@ async function extract(
   tarBytes: Buffer,
   expectedId = ID,
   feed = 10_000,
-): Promise<{ data: Buffer; meta: Map<string, Buffer>; rawBytes: number; chunks: number; calls: number }> {
+): Promise<{ data: Buffer; meta: Map<string, Buffer>; streamBytes: number; chunks: number; calls: number }> {
   const parts: Buffer[] = [];
   const meta = new Map<string, Buffer>();
   let calls = 0;
-  const r = await extractContainer(Readable.from(pieces(tarBytes, [feed])), expectedId, {
+  const r = await extractContainer(Readable.from(pieces(tarBytes, [feed])), { backupId: expectedId, layout: 2, compression: 'none' }, {
     async onXbstream(chunk) {
       calls++;
       parts.push(Buffer.from(chunk));
@@ -166,7 +171,7 @@ describe('layout', () => {
     const { tar: t } = await pack(prng('h', 5));
     const first = (await entries(t))[0];
     expect(first.name).toBe(HEADER_NAME);
-    expect(JSON.parse(first.data.toString('utf8'))).toEqual({ format: 'backupmate-container/1', backupId: ID, chunkSize: SMALL });
+    expect(JSON.parse(first.data.toString('utf8'))).toEqual({ format: 'backupmate-container/2', backupId: ID, chunkSize: SMALL, compression: 'none' });
   });
 });
 
@@ -181,9 +186,9 @@ describe('pack then extract round trip', () => {
   ])('%s (%d bytes) -> %d chunks', async (_what, size, expectedChunks) => {
     const data = prng(`rt-${size}`, size);
     const packed = await pack(data);
-    expect(packed).toMatchObject({ rawBytes: size, chunks: expectedChunks });
+    expect(packed).toMatchObject({ streamBytes: size, chunks: expectedChunks });
     const out = await extract(packed.tar);
-    expect(out.rawBytes).toBe(size);
+    expect(out.streamBytes).toBe(size);
     expect(out.chunks).toBe(expectedChunks);
     expect(out.data.equals(data)).toBe(true);
     expect(out.meta.size).toBe(0);
@@ -201,7 +206,7 @@ describe('pack then extract round trip', () => {
       const data = prng(`real-${size}`, size);
       const c = packContainer(pieces(data, [65536]), header(CHUNK_SIZE), async () => []);
       const [t, done] = await Promise.all([readAll(c.stream), c.done]);
-      expect(done).toEqual({ rawBytes: size, chunks: size === CHUNK_SIZE ? 1 : 2 });
+      expect(done).toEqual({ streamBytes: size, chunks: size === CHUNK_SIZE ? 1 : 2 });
       const out = await extract(t, ID, 1 << 20);
       expect(out.data.equals(data)).toBe(true);
     }
@@ -256,7 +261,7 @@ describe('pack then extract round trip', () => {
     const t = await readAll(c.stream);
     await c.done;
     expect(produced).toBe(64 * 64 * 1024);
-    expect((await extract(t)).rawBytes).toBe(64 * 64 * 1024);
+    expect((await extract(t)).streamBytes).toBe(64 * 64 * 1024);
   });
 });
 
@@ -278,7 +283,7 @@ describe('pack failures', () => {
     expect(trailerRan).toBe(true);
     expect(err).toBeInstanceOf(BackupmateError);
     expect((err as BackupmateError).code).toBe('TOOL_FAILED');
-    expect((err as BackupmateError).message).toBe('mariabackup produced no data (0 bytes)');
+    expect((err as BackupmateError).message).toBe('the backup stream is empty (0 bytes)');
     expect((err as BackupmateError).details.stage).toBe('mariabackup');
     expect(await streamErr).toBe(err);
   });
@@ -375,7 +380,7 @@ describe('extract framing checks', () => {
       { name: 'xbstream/00000000', data: 'aaa' },
       { name: 'xbstream/00000002', data: 'ccc' },
     ]);
-    const err = await extractContainer(Readable.from([t]), ID, {
+    const err = await extractContainer(Readable.from([t]), EXPECT, {
       async onXbstream(c) {
         got.push(Buffer.from(c));
       },
@@ -431,7 +436,7 @@ describe('extract framing checks', () => {
 
   test('a header with no chunks extracts as 0 bytes (the manifest catches the size)', async () => {
     const out = await extract(await craftTar([{ name: HEADER_NAME, data: headerJson() }]));
-    expect(out).toMatchObject({ rawBytes: 0, chunks: 0, calls: 0 });
+    expect(out).toMatchObject({ streamBytes: 0, chunks: 0, calls: 0 });
   });
 
   test("the source's error propagates", async () => {
@@ -442,7 +447,7 @@ describe('extract framing checks', () => {
       throw boom;
     }
     await expect(
-      extractContainer(Readable.from(source()), ID, {
+      extractContainer(Readable.from(source()), EXPECT, {
         async onXbstream() {},
       }),
     ).rejects.toBe(boom);
@@ -453,7 +458,7 @@ describe('extract framing checks', () => {
     const boom = new BackupmateError('TOOL_FAILED', 'mbstream exited with code 2');
     let calls = 0;
     await expect(
-      extractContainer(Readable.from([t]), ID, {
+      extractContainer(Readable.from([t]), EXPECT, {
         async onXbstream() {
           if (++calls === 2) throw boom;
         },
@@ -494,5 +499,70 @@ describe('system tar reads the container', () => {
     expect(execFileSync('tar', ['-tf', file], { encoding: 'utf8' })).toBe('backupmate.json\nxbstream/00000000\nxbstream/00000001\n');
     const rebuilt = execFileSync('sh', ['-c', `tar -xO --wildcards 'xbstream/*' < "$1"`, 'sh', file], { maxBuffer: 64 * 1024 * 1024 });
     expect(rebuilt.equals(data)).toBe(true);
+  });
+});
+
+describe('layouts and compression (backupmate/2 frames the compressed stream)', () => {
+  test('the entries directory names the compression', () => {
+    expect(streamDir('zstd')).toBe('xbstream.zst/');
+    expect(streamDir('gzip')).toBe('xbstream.gz/');
+    expect(streamDir('none')).toBe('xbstream/');
+  });
+
+  test('a zstd container holds xbstream.zst/ entries that standard tools turn back into the stream', async () => {
+    const raw = prng('zstd-layout', 50_000);
+    const compressed = execFileSync('zstd', ['-q', '-c', '-3'], { input: raw });
+    const c = packContainer(pieces(compressed), { format: CONTAINER_FORMAT, backupId: ID, chunkSize: SMALL, compression: 'zstd' }, async () => []);
+    const [tarBytes] = await Promise.all([readAll(c.stream), c.done]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bm-layout-'));
+    try {
+      const file = path.join(dir, 'data.00000');
+      fs.writeFileSync(file, tarBytes);
+      const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+      expect(names[0]).toBe(HEADER_NAME);
+      expect(names.slice(1).every((n) => n.startsWith('xbstream.zst/'))).toBe(true);
+      const rebuilt = execFileSync('sh', ['-c', `tar -xO --wildcards 'xbstream.zst/*' < "$1" | zstd -d -q`, 'sh', file], { maxBuffer: 1 << 24 });
+      expect(rebuilt.equals(raw)).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const parts: Buffer[] = [];
+    const r = await extractContainer(Readable.from([tarBytes]), { backupId: ID, layout: 2, compression: 'zstd' }, {
+      async onXbstream(chunk) {
+        parts.push(Buffer.from(chunk));
+      },
+    });
+    expect(Buffer.concat(parts).equals(compressed)).toBe(true);
+    expect(r.streamBytes).toBe(compressed.length);
+  });
+
+  test('a container whose header names another compression than the manifest is refused', async () => {
+    const c = packContainer(pieces(prng('x', 3000)), { format: CONTAINER_FORMAT, backupId: ID, chunkSize: SMALL, compression: 'gzip' }, async () => []);
+    const [tarBytes] = await Promise.all([readAll(c.stream), c.done]);
+    await expect(
+      extractContainer(Readable.from([tarBytes]), { backupId: ID, layout: 2, compression: 'zstd' }, { onXbstream: async () => {} }),
+    ).rejects.toThrow(`backup ${ID}: container framing is broken: the container says compression "gzip", the manifest says zstd`);
+  });
+
+  test('layout 1 (backupmate/1 backups: raw xbstream/ entries, header format 1) is still read', async () => {
+    const raw = prng('v1', 5000);
+    const t = await craftTar([
+      { name: HEADER_NAME, data: JSON.stringify({ format: CONTAINER_FORMAT_V1, backupId: ID, chunkSize: 4096 }) },
+      { name: 'xbstream/00000000', data: raw.subarray(0, 4096) },
+      { name: 'xbstream/00000001', data: raw.subarray(4096) },
+      { name: 'meta/xtrabackup_checkpoints', data: 'backup_type = full-backuped\n' },
+    ]);
+    const parts: Buffer[] = [];
+    const r = await extractContainer(Readable.from([t]), { backupId: ID, layout: 1, compression: 'zstd' }, {
+      async onXbstream(chunk) {
+        parts.push(Buffer.from(chunk));
+      },
+    });
+    expect(Buffer.concat(parts).equals(raw)).toBe(true);
+    expect(r).toEqual({ streamBytes: 5000, chunks: 2 });
+    // The same tar read as layout 2 is refused by its header.
+    await expect(extractContainer(Readable.from([t]), { backupId: ID, layout: 2, compression: 'zstd' }, { onXbstream: async () => {} })).rejects.toThrow(
+      'expected a backupmate-container/2 header, found "backupmate-container/1"',
+    );
   });
 });

@@ -149,6 +149,17 @@ describe('runStages', () => {
     expect(err).toBe(tool);
   });
 
+  test('a producer that failed on a broken pipe (marked brokenPipe) loses to the consumer that died first', async () => {
+    const producer = new BackupmateError('TOOL_FAILED', 'mariabackup exited with code 1: write failed', { brokenPipe: true });
+    const consumer = new BackupmateError('TOOL_FAILED', 'compressor was killed by SIGKILL', { signal: 'SIGKILL' });
+    const err = await runError([
+      { stage: 'mariabackup', promise: failsAfter(0, producer) },
+      { stage: 'compressor', promise: failsAfter(20, consumer) },
+    ]);
+    expect(err).toBe(consumer);
+    expect(isConsequence(producer)).toBe(true);
+  });
+
   test('a missing tool counts as a tool failure', async () => {
     const storageErr = new BackupmateError('STORAGE', 'uploading data.00000 failed: SlowDown');
     const missing = new BackupmateError('TOOL_MISSING', 'compressor: program "zstd" not found or not executable');
@@ -340,7 +351,7 @@ describe('with the real container stage', () => {
         await new Promise<void>((r) => setImmediate(r));
       }
     }
-    const container = packContainer(mariabackupStdout(), { format: 'backupmate-container/1', backupId: '20261121T040000Z', chunkSize: 4096 }, async () => []);
+    const container = packContainer(mariabackupStdout(), { format: 'backupmate-container/2', backupId: '20261121T040000Z', chunkSize: 4096, compression: 'none' }, async () => []);
     // The compressor reads a little, then dies: its input pipe breaks at once, its exit status follows.
     const compressorStdin = (async () => {
       let n = 0;

@@ -1,5 +1,6 @@
 import { BackupmateError } from '../../../src/domain/errors.js';
 import {
+  containerLayout,
   MANIFEST_FORMAT,
   MANIFEST_NAME,
   parseManifest,
@@ -65,7 +66,12 @@ function parseError(text: string, where = 'full/20261121T040000Z/manifest.json')
 describe('constants and names', () => {
   test('manifest name and format', () => {
     expect(MANIFEST_NAME).toBe('manifest.json');
-    expect(MANIFEST_FORMAT).toBe('backupmate/1');
+    expect(MANIFEST_FORMAT).toBe('backupmate/2');
+  });
+
+  test('backupmate/1 manifests (container layout 1) are still read', () => {
+    expect(containerLayout({ format: 'backupmate/1' })).toBe(1);
+    expect(containerLayout({ format: 'backupmate/2' })).toBe(2);
   });
 
   test('volume names are zero-padded to five digits and sort as text', () => {
@@ -123,7 +129,7 @@ describe('serializeManifest / parseManifest', () => {
     expect(err.message).toBe(
       'manifest m.json is malformed: expected ' +
         [
-          'format "backupmate/1" (got undefined)',
+          'format "backupmate/1" or "backupmate/2" (got undefined)',
           'id like 20261121T040000Z',
           'kind full|incremental',
           'fullId',
@@ -137,7 +143,7 @@ describe('serializeManifest / parseManifest', () => {
   });
 
   test.each<[string, (m: Record<string, unknown>) => void, string]>([
-    ['a future format', (m) => (m.format = 'backupmate/2'), 'format "backupmate/1" (got "backupmate/2")'],
+    ['a future format', (m) => (m.format = 'backupmate/3'), 'format "backupmate/1" or "backupmate/2" (got "backupmate/3")'],
     ['an id that is not an id', (m) => (m.id = '2026-11-21T04:00:00Z'), 'id like 20261121T040000Z'],
     ['a numeric id', (m) => (m.id = 20261121), 'id like 20261121T040000Z'],
     ['an unknown kind', (m) => (m.kind = 'differential'), 'kind full|incremental'],
