@@ -84,6 +84,8 @@ export function restoreSettings(c: Config): RestoreSettings {
     socket: c.DB_SOCKET,
     ageIdentityFile: c.AGE_IDENTITY_FILE,
     manifestHmacKey: c.MANIFEST_HMAC_KEY,
+    parallel: c.MARIABACKUP_PARALLEL,
+    prepareUseMemory: c.PREPARE_USE_MEMORY,
   };
 }
 

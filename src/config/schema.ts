@@ -119,6 +119,7 @@ export interface ConfigValues {
   MBSTREAM_PATH: string;
   MARIADB_DATADIR: string;
   MARIADB_OS_USER: string;
+  PREPARE_USE_MEMORY: number;
   FULL_BACKUP_SCHEDULE: string;
   INCREMENTAL_BACKUP_SCHEDULE: string;
   SCHEDULE_TIMEZONE: string;
@@ -732,6 +733,15 @@ export const SCHEMA: Schema = {
     section: 'Restore target',
     doc: 'OS user that restored files are given to (the user mariadbd runs as).',
     example: 'mariadb',
+  },
+  PREPARE_USE_MEMORY: {
+    format: 'bm-bytes',
+    min: 16 * MiB,
+    default: 256 * MiB,
+    env: 'PREPARE_USE_MEMORY',
+    section: 'Restore target',
+    doc: "InnoDB buffer pool that mariabackup --prepare uses while it applies the redo log and incremental deltas (--use-memory; mariabackup's own default is 96MiB), at least 16MiB; a larger pool speeds up prepare of backups that carry much redo log (busy servers); it is held only while prepare runs, which the daemon does before it stops MariaDB, so leave room for the running server.",
+    example: '4GiB',
   },
 
   // Schedules

@@ -69,14 +69,29 @@ export function backupArgv(a: BackupArgs): string[] {
   return argv;
 }
 
-export function prepareArgv(targetDir: string, incrementalDir?: string): string[] {
+/**
+ * `mariabackup --prepare` of the full (`incrementalDir` absent) or applying one incremental to it.
+ * `useMemory` (bytes) becomes `--use-memory`, the InnoDB buffer pool prepare applies logs and
+ * deltas in (mariabackup's default is 96M); absent = mariabackup's default.
+ */
+export function prepareArgv(targetDir: string, incrementalDir?: string, useMemory?: number): string[] {
   const argv = ['--no-defaults', '--prepare', `--target-dir=${targetDir}`];
   if (incrementalDir) argv.push(`--incremental-dir=${incrementalDir}`);
+  if (useMemory !== undefined) argv.push(`--use-memory=${memoryOption(useMemory)}`);
   return argv;
 }
 
-export function putBackArgv(mode: 'copy-back' | 'move-back', targetDir: string, datadir: string): string[] {
-  return ['--no-defaults', `--${mode}`, `--target-dir=${targetDir}`, `--datadir=${datadir}`];
+/** `parallel` becomes `--parallel` (threads copying or moving the data files); absent = mariabackup's default (1). */
+export function putBackArgv(mode: 'copy-back' | 'move-back', targetDir: string, datadir: string, parallel?: number): string[] {
+  const argv = ['--no-defaults', `--${mode}`, `--target-dir=${targetDir}`, `--datadir=${datadir}`];
+  if (parallel !== undefined) argv.push(`--parallel=${parallel}`);
+  return argv;
+}
+
+/** A byte count as mariabackup's numeric options take it: whole MiB as "<n>M", anything else in bytes. */
+function memoryOption(bytes: number): string {
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new BackupmateError('INTERNAL', `--use-memory needs a positive whole number of bytes, got ${bytes}`);
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)}M` : String(bytes);
 }
 
 export function mbstreamExtractArgv(dir: string): string[] {

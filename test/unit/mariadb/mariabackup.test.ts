@@ -214,8 +214,10 @@ describe('argv builders', () => {
       ...backupArgv({ ...args, incrementalLsn: '1' }),
       ...prepareArgv('/t'),
       ...prepareArgv('/t', '/i'),
+      ...prepareArgv('/t', '/i', 1024 ** 3),
       ...putBackArgv('copy-back', '/t', '/var/lib/mysql'),
       ...putBackArgv('move-back', '/t', '/var/lib/mysql'),
+      ...putBackArgv('copy-back', '/t', '/var/lib/mysql', 4),
       ...mbstreamExtractArgv('/t'),
     ];
     for (const a of all) {
@@ -233,6 +235,35 @@ describe('argv builders', () => {
       '--target-dir=/staging/full',
       '--incremental-dir=/staging/inc1',
     ]);
+  });
+
+  test('prepareArgv: --use-memory after the first argument, whole MiB as M, else bytes', () => {
+    expect(prepareArgv('/staging/full', undefined, 1024 ** 3)).toEqual(['--no-defaults', '--prepare', '--target-dir=/staging/full', '--use-memory=1024M']);
+    expect(prepareArgv('/staging/full', '/staging/inc1', 16 * 1024 ** 2)).toEqual([
+      '--no-defaults',
+      '--prepare',
+      '--target-dir=/staging/full',
+      '--incremental-dir=/staging/inc1',
+      '--use-memory=16M',
+    ]);
+    expect(prepareArgv('/s', undefined, 20_000_000)).toContain('--use-memory=20000000');
+    for (const argv of [prepareArgv('/s', undefined, 1024 ** 3), prepareArgv('/s', '/i', 1024 ** 3)]) {
+      expect(argv[0]).toBe('--no-defaults');
+      expect(argv.filter((a) => a.startsWith('--defaults') || a === '--no-defaults')).toHaveLength(1);
+    }
+    expect(() => prepareArgv('/s', undefined, 0)).toThrow('--use-memory');
+    expect(() => prepareArgv('/s', undefined, 1.5)).toThrow('--use-memory');
+  });
+
+  test('putBackArgv: --parallel when given, after the first argument', () => {
+    expect(putBackArgv('copy-back', '/staging/full', '/var/lib/mysql', 4)).toEqual([
+      '--no-defaults',
+      '--copy-back',
+      '--target-dir=/staging/full',
+      '--datadir=/var/lib/mysql',
+      '--parallel=4',
+    ]);
+    expect(putBackArgv('move-back', '/s', '/d', 2)).toEqual(['--no-defaults', '--move-back', '--target-dir=/s', '--datadir=/d', '--parallel=2']);
   });
 
   test('putBackArgv: --no-defaults first, then the mode', () => {
