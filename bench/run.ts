@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatByteSize, SCHEMA } from '../src/config/schema.js';
 import { makeWorkdir } from '../test/helpers/backupmate.js';
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../test/helpers/mariadb.js';
 import { startS3rver, type S3Server } from '../test/helpers/s3rver.js';
@@ -63,6 +64,14 @@ function hasProgram(name: string): boolean {
     }
   });
 }
+
+/** The schema's defaults for the sizes the test helpers shrink (makeWorkdir uses 5 MiB parts and volumes). */
+const PRODUCTION_DEFAULTS = {
+  S3_PART_SIZE: formatByteSize(SCHEMA.S3_PART_SIZE.default as number),
+  S3_QUEUE_SIZE: String(SCHEMA.S3_QUEUE_SIZE.default),
+  VOLUME_SIZE: formatByteSize(SCHEMA.VOLUME_SIZE.default as number),
+  MARIABACKUP_PARALLEL: String(SCHEMA.MARIABACKUP_PARALLEL.default),
+};
 
 const cfg = {
   dataMB: envInt('BENCH_DATA_MB', 2048),
@@ -314,7 +323,11 @@ async function caseFullBackup(): Promise<void> {
   for (const r of [...bS3, ...read, ...readCompress]) r.rawBytes = raw;
   out.s3 = pair(
     '1. full backup → S3 (s3rver)',
-    side('backupmate backup --full', 'backupmate backup --full (STORAGE=s3, S3_PART_SIZE=16MiB, S3_QUEUE_SIZE=4, COMPRESSION_LEVEL=3)', aS3),
+    side(
+      'backupmate backup --full',
+      `backupmate backup --full (STORAGE=s3, S3_PART_SIZE=${PRODUCTION_DEFAULTS.S3_PART_SIZE}, S3_QUEUE_SIZE=${PRODUCTION_DEFAULTS.S3_QUEUE_SIZE}, COMPRESSION_LEVEL=3)`,
+      aS3,
+    ),
     side(`mariabackup | ${ZSTD} | ${S3_UPLOADER()}`, `mariabackup --backup --stream=xbstream --parallel=2 | ${ZSTD} | ${S3_UPLOADER()}`, bS3, raw),
   );
   out.s3.target = { text: 'throughput ≥ 1.0× shell', pass: (out.s3.throughputRatio ?? 0) >= 1.0 };
@@ -729,15 +742,12 @@ async function setup(): Promise<void> {
   };
 
   fileStore = path.join(workDir, 'store');
-  // backupmate as configured in production, apart from the store: default part/volume sizes.
+  // backupmate as configured in production, apart from the store: the schema's defaults.
   const common = {
     LOG_LEVEL: 'info',
     COMPRESSION: 'zstd',
     COMPRESSION_LEVEL: '3',
-    S3_PART_SIZE: '16MiB',
-    S3_QUEUE_SIZE: '4',
-    VOLUME_SIZE: '8GiB',
-    MARIABACKUP_PARALLEL: '2',
+    ...PRODUCTION_DEFAULTS,
     MARIADB_OS_USER: 'mysql',
   };
   bmS3Dir = await makeWorkdir(server, { kind: 's3', server: s3 }, { ...common, LOG_FILE: path.join(workDir, 'logs/backupmate-s3.log') });

@@ -569,10 +569,10 @@ export const SCHEMA: Schema = {
     format: 'bm-bytes',
     min: S3_LIMITS.minPartSize,
     max: S3_LIMITS.maxPartSize,
-    default: 16 * MiB,
+    default: 8 * MiB,
     env: 'S3_PART_SIZE',
     section: 'Storage',
-    doc: 'Size of each multipart-upload part, 5MiB-5GiB (S3 limits); uploads buffer about S3_PART_SIZE x S3_QUEUE_SIZE in memory.',
+    doc: 'Size of each multipart-upload part, 5MiB-5GiB (S3 limits); uploads buffer about S3_PART_SIZE x (S3_QUEUE_SIZE + 1) in memory.',
     example: '64MiB',
   },
   S3_QUEUE_SIZE: {

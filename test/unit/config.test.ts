@@ -98,7 +98,7 @@ describe('defaults', () => {
       MARIADB_OS_USER: 'mysql',
       AWS_REGION: 'us-east-1',
       S3_FORCE_PATH_STYLE: false,
-      S3_PART_SIZE: 16 * MiB,
+      S3_PART_SIZE: 8 * MiB,
       S3_QUEUE_SIZE: 4,
       VOLUME_SIZE: 8 * GiB,
       LOCAL_TEMP_DIR: '/var/tmp/backupmate',
@@ -349,7 +349,7 @@ const BAD_CASES: BadCase[] = [
     name: 'volume too big for 10000 parts',
     values: { VOLUME_SIZE: '200GiB' },
     key: 'VOLUME_SIZE',
-    mentions: ['10000 x S3_PART_SIZE = 160000MiB', 'S3_PART_SIZE is "16MiB" (default)'],
+    mentions: ['10000 x S3_PART_SIZE = 80000MiB', 'S3_PART_SIZE is "8MiB" (default)'],
   },
   { name: 'volume smaller than a part', values: { VOLUME_SIZE: '8MiB', S3_PART_SIZE: '16MiB' }, key: 'VOLUME_SIZE', mentions: ['at least S3_PART_SIZE'] },
   { name: 'gzip level out of range', values: { COMPRESSION: 'gzip', COMPRESSION_LEVEL: '12' }, key: 'COMPRESSION_LEVEL', mentions: ['1-9 when COMPRESSION=gzip', 'COMPRESSION is "gzip"'] },
@@ -667,7 +667,7 @@ describe('schema', () => {
   test('CONFIG_KEYS lists every key in schema order with its default as written in an env file', () => {
     expect(CONFIG_KEYS.map((k) => k.key)).toEqual(CONFIG_KEY_NAMES);
     const byKey = Object.fromEntries(CONFIG_KEYS.map((k) => [k.key, k]));
-    expect(byKey['S3_PART_SIZE']!.defaultText).toBe('16MiB');
+    expect(byKey['S3_PART_SIZE']!.defaultText).toBe('8MiB');
     expect(byKey['VOLUME_SIZE']!.defaultText).toBe('8GiB');
     expect(byKey['DB_PORT']!.defaultText).toBe('3306');
     expect(byKey['S3_FORCE_PATH_STYLE']!.defaultText).toBe('false');
