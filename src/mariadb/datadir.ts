@@ -5,7 +5,7 @@
  * datadir: it is renamed aside (`<datadir>.before-restore-<stamp>`) so a bad restore can be
  * rolled back with one `mv`.
  */
-import { execa } from 'execa';
+import { runCommand } from '../archive/command.js';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -112,9 +112,9 @@ async function exists(p: string): Promise<boolean> {
 
 /** `chown -R user: dir` (the user's login group). Fails clearly when the user does not exist. */
 export async function chownRecursive(dir: string, user: string): Promise<void> {
-  const r = await execa('chown', ['-R', `${user}:`, dir], { reject: false, all: true });
+  const r = await runCommand('chown', ['-R', `${user}:`, dir]);
   if (r.failed) {
-    throw new BackupmateError('LOCAL_IO', `chown -R ${user}: ${dir} failed (MARIADB_OS_USER=${user}): ${String(r.all ?? r.shortMessage).trim()}`);
+    throw new BackupmateError('LOCAL_IO', `chown -R ${user}: ${dir} failed (MARIADB_OS_USER=${user}): ${(r.all || r.shortMessage).trim()}`);
   }
 }
 

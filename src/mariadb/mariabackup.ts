@@ -10,7 +10,7 @@
  *   versions name the file `mariadb_backup_checkpoints`; both names are accepted.
  * - `--copy-back` copies an unprepared backup without complaint: callers check `backup_type`.
  */
-import { execa } from 'execa';
+import { runCommand } from '../archive/command.js';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { BackupmateError } from '../domain/errors.js';
@@ -161,11 +161,11 @@ export async function readFirst(dir: string, names: readonly string[]): Promise<
 
 /** `mariabackup --version` → "10.11.19-MariaDB". */
 export async function mariabackupVersion(file: string): Promise<string> {
-  const r = await execa(file, ['--version'], { reject: false, all: true });
+  const r = await runCommand(file, ['--version']);
   if (r.failed) {
     throw new BackupmateError(
-      (r as { code?: string }).code === 'ENOENT' ? 'TOOL_MISSING' : 'TOOL_FAILED',
-      `cannot run "${file} --version" (MARIADB_BACKUP_PATH): ${r.shortMessage ?? r.message}`,
+      r.code === 'ENOENT' ? 'TOOL_MISSING' : 'TOOL_FAILED',
+      `cannot run "${file} --version" (MARIADB_BACKUP_PATH): ${r.shortMessage}`,
     );
   }
   const m = /based on MariaDB server (\S+)/.exec(String(r.all ?? ''));

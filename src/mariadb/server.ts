@@ -3,7 +3,7 @@
  * mariadb-backup package, so always present where mariabackup is). The password travels in a
  * 0600 option file given first on the command line, never in argv.
  */
-import { execa } from 'execa';
+import { runCommand } from '../archive/command.js';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { BackupmateError } from '../domain/errors.js';
@@ -15,11 +15,11 @@ export async function querySingleValue(c: ConnectionSettings, tempDir: string, s
   try {
     const file = path.join(dir, 'client.cnf');
     await writeOptionFile(file, backupOptionFileText(c, 'client'));
-    const r = await execa('mariadb', [`--defaults-file=${file}`, '--batch', '--skip-column-names', '-e', sql], { reject: false, stdin: 'ignore' });
+    const r = await runCommand('mariadb', [`--defaults-file=${file}`, '--batch', '--skip-column-names', '-e', sql]);
     if (r.failed) {
       const where = c.socket ? `socket ${c.socket}` : `${c.host}:${c.port}`;
       throw new BackupmateError(
-        (r as { code?: string }).code === 'ENOENT' ? 'TOOL_MISSING' : 'TOOL_FAILED',
+        r.code === 'ENOENT' ? 'TOOL_MISSING' : 'TOOL_FAILED',
         `cannot query the server at ${where} as ${c.user} (DB_* settings): ${String(r.stderr || r.shortMessage).trim().split('\n').pop()}`,
         { stage: 'mariadb-client' },
       );

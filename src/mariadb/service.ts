@@ -4,7 +4,7 @@
  * process on the datadir, socket silent) or really up (answers a query): a stop command that
  * returns early, or a start that "succeeds" while the server crashes, must not be taken at its word.
  */
-import { execa } from 'execa';
+import { runCommand } from '../archive/command.js';
 import { BackupmateError } from '../domain/errors.js';
 import type { Logger } from '../log/logger.js';
 import { findRunningServer } from './datadir.js';
@@ -22,7 +22,7 @@ export interface ServiceSettings {
 
 async function runShell(log: Logger, what: string, command: string, timeoutMs: number): Promise<void> {
   log.info(`running ${what}: ${command}`, { event: `service.${what}`, command });
-  const r = await execa('/bin/sh', ['-c', command], { reject: false, all: true, timeout: timeoutMs, stdin: 'ignore' });
+  const r = await runCommand('/bin/sh', ['-c', command], { timeoutMs });
   if (r.failed) {
     const how = r.timedOut ? `did not finish within ${Math.round(timeoutMs / 1000)}s` : `exited with code ${r.exitCode}`;
     throw new BackupmateError('TOOL_FAILED', `${what} command "${command}" ${how}: ${String(r.all ?? '').trim().split('\n').slice(-3).join(' | ')}`, {
