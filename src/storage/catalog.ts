@@ -28,8 +28,10 @@ export async function readManifest(storage: Storage, dir: string): Promise<Manif
 
 export async function readCatalog(storage: Storage, prefixes: { prefix: string; kind: BackupKind }[]): Promise<Catalog> {
   const catalog: Catalog = { backups: [], incomplete: [], broken: [] };
-  for (const { prefix, kind } of prefixes) {
-    const dirs = groupBackupDirs(prefix, kind, await storage.list(prefix));
+  // The prefixes are listed at once (every command pays this round trip before anything else);
+  // results are gathered in the prefixes' order.
+  const listings = await Promise.all(prefixes.map(async ({ prefix, kind }) => groupBackupDirs(prefix, kind, await storage.list(prefix))));
+  for (const dirs of listings) {
     const withManifest = dirs.filter((d) => d.hasManifest);
     catalog.incomplete.push(...dirs.filter((d) => !d.hasManifest));
     // Bounded concurrency: a store may hold hundreds of backups.

@@ -188,13 +188,28 @@ export class S3Storage implements Storage {
     }
     this.client = new S3Client(config);
     const retry = opts.uploadRetry;
-    this.uploadClient = retry
-      ? new S3Client({
-          ...config,
-          maxAttempts: retry.attempts,
-          retryStrategy: new S3RetryStrategy(retry, retry.onRetry, (e) => (e && typeof e === 'object' ? this.requests.get(e) : undefined), retry.random),
-        })
-      : this.client;
+    this.uploadClient = new S3Client(
+      retry
+        ? {
+            ...config,
+            maxAttempts: retry.attempts,
+            retryStrategy: new S3RetryStrategy(retry, retry.onRetry, (e) => (e && typeof e === 'object' ? this.requests.get(e) : undefined), retry.random),
+          }
+        : config,
+    );
+    // Streamed puts (backup volumes) are signed with UNSIGNED-PAYLOAD, as the AWS CLI signs its
+    // uploads over HTTPS: otherwise the signer computes a second sha256 of every byte of every part
+    // on the event loop (measured: ~0.45 s per GB stored, taken from the compressor on two cores).
+    // The data's integrity is checked end to end by the volume sha256 in the manifest (restore,
+    // verify) and in transit by TLS; small metadata puts (manifest, SHA256SUMS) stay signed.
+    this.uploadClient.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request?.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'backupmateUnsignedPayload' },
+    );
     if (retry) {
       // Runs inside the retry loop (deserialize step), once per attempt: remembers which request
       // an error came from, for the retry log line.
