@@ -17,6 +17,7 @@
  *   4. only now: rename staging into --target-dir, or move the old datadir aside (never delete
  *      it), copy-back / move-back, and chown -R to MARIADB_OS_USER.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ChildStage } from '../archive/child.js';
@@ -162,6 +163,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   const staging = dirs[0];
   // Removals of scratch that is no longer needed (applied incrementals), running in the background.
   const removals: Promise<unknown>[] = [];
+  let backgroundRemoval = false;
   try {
     await Promise.all(dirs.map((d) => fs.mkdir(d)));
     const tDownload = Date.now();
@@ -239,9 +241,12 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       if (movedAside) log.info('previous datadir moved aside', { event: 'restore.moved_aside', from: destination, to: movedAside });
       try {
         await runTool(log, req.mode, s.mariabackupPath, putBackArgv(req.mode, staging, destination, s.parallel), req.signal);
-        // The staging copy is scratch from here on: it is removed while chown runs.
-        const earlier = [...removals];
-        removals.push(Promise.all(earlier).then(() => fs.rm(stagingRoot, { recursive: true, force: true })).catch(() => {}));
+        // The staging copy is scratch from here on. After a copy-back it is the whole prepared
+        // backup: deleting gigabytes takes seconds (more with `discard` mounts) that the person
+        // waiting for the database should not wait for, so a detached `rm -rf` removes it, also
+        // when this process exits first. Anything it leaves is a restore-* directory in
+        // LOCAL_TEMP_DIR, safe to delete.
+        if (req.mode === 'copy-back') backgroundRemoval = removeDetached(stagingRoot, log);
         await chownRecursive(destination, s.osUser);
       } catch (e) {
         const how = movedAside
@@ -278,8 +283,23 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     throw err;
   } finally {
     // The prepared full was renamed into --target-dir on success; what remains is scratch.
-    await Promise.all(removals);
-    await fs.rm(stagingRoot, { recursive: true, force: true });
+    if (!backgroundRemoval) {
+      await Promise.all(removals);
+      await fs.rm(stagingRoot, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Starts `rm -rf DIR` in its own session, not waited for; true once started. */
+function removeDetached(dir: string, log: Logger): boolean {
+  try {
+    const child = spawn('rm', ['-rf', '--', dir], { detached: true, stdio: 'ignore' });
+    child.on('error', (e) => log.warn(`could not remove ${dir}: ${errorText(e)}`, { event: 'restore.cleanup', dir }));
+    child.unref();
+    log.info('staging directory is being removed in the background', { event: 'restore.cleanup', dir, background: true });
+    return true;
+  } catch {
+    return false;
   }
 }
 

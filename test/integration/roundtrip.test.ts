@@ -38,6 +38,12 @@ async function restoreIntoNewServer(work: string, id: string): Promise<{ server:
     MARIADB_OS_USER: 'mysql',
   });
   expect({ exit: r.exitCode, stderr: r.exitCode ? r.stderr : '' }).toEqual({ exit: 0, stderr: '' });
+  // The staging copy is removed by a detached rm -rf that outlives the command.
+  const logged = logLines(r.stdout + (await fs.readFile(path.join(work, 'backupmate.log'), 'utf8')));
+  expect(logged.filter((l) => l.event === 'restore.cleanup').at(-1)).toMatchObject({ background: true });
+  const tmp = path.join(work, 'tmp');
+  for (let i = 0; i < 300 && (await fs.readdir(tmp)).some((n) => n.startsWith('restore-')); i++) await new Promise((res) => setTimeout(res, 100));
+  expect((await fs.readdir(tmp)).filter((n) => n.startsWith('restore-'))).toEqual([]);
   const st = await fs.stat(path.join(datadir, 'ibdata1'));
   const mysqlUid = Number((await fs.readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith('mysql:'))!.split(':')[2]);
   expect(st.uid).toBe(mysqlUid);
