@@ -609,7 +609,8 @@ async function caseRestore(): Promise<void> {
       b,
     ),
     [
-      'Restore: A is the wall time of the whole `backupmate restore` process (start-up, catalog, size checks, sha256 of every volume, cleanup included); ' +
+      'Restore: A is the wall time of the whole `backupmate restore` process (start-up, catalog, size checks, sha256 of every volume included; ' +
+        'after the copy-back its staging copy is removed by a detached rm -rf, not waited for); ' +
         "B is the sum of the manual steps' times (no sha256sum -c, no cleanup).",
     ],
   );

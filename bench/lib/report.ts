@@ -308,10 +308,10 @@ export function renderMarkdown(r: Results): string {
     lines.push('');
     lines.push('| stage | backupmate | manual |');
     lines.push('|---|---|---|');
-    lines.push(`| download + decompress + mbstream -x | ${sec(a.downloadExtract ?? NaN)} (2 at a time, streamed) | ${sec((bm.download ?? NaN) + (bm.extract ?? NaN))} (download ${sec(bm.download ?? NaN)}, then extract ${sec(bm.extract ?? NaN)}) |`);
-    lines.push(`| prepare (full + each incremental) | ${sec(a.prepare ?? NaN)} | ${sec(bm.prepare ?? NaN)} |`);
+    lines.push(`| download + decompress + mbstream -x | ${sec(a.downloadExtract ?? NaN)} (one at a time, streamed; prepare of the full overlaps the incrementals) | ${sec((bm.download ?? NaN) + (bm.extract ?? NaN))} (download ${sec(bm.download ?? NaN)}, then extract ${sec(bm.extract ?? NaN)}) |`);
+    lines.push(`| prepare (full + each incremental; backupmate: what is left after the last download) | ${sec(a.prepare ?? NaN)} | ${sec(bm.prepare ?? NaN)} |`);
     lines.push(`| copy-back + chown | ${sec(a.putBack ?? NaN)} | ${sec(bm.copyBack ?? NaN)} |`);
-    lines.push(`| other (start-up, catalog, checks, cleanup) | ${sec(a.other ?? NaN)} | – |`);
+    lines.push(`| other (start-up, catalog, checks) | ${sec(a.other ?? NaN)} | – |`);
     lines.push(`| total | ${sec(rp.A.wallMs.median)} | ${sec(rp.B.wallMs.median)} |`);
     lines.push('');
   }

@@ -201,8 +201,10 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
         // Each incremental's staging directory is applied exactly once, in chain order.
         await runTool(log, 'prepare', s.mariabackupPath, prepareArgv(staging, dirs[i], useMemory), signal);
         log.info('incremental applied', { event: 'restore.incremental_applied', incrementalId: c.id, toLsn: c.lsn.to });
-        // Applying consumed its deltas: the directory is scratch now.
-        removals.push(fs.rm(dirs[i], { recursive: true, force: true }).catch(() => {}));
+        // Applying consumed its deltas: the directory is scratch now. After a copy-back the whole
+        // staging tree goes in the background anyway, and deleting now would compete with the
+        // copy-back for the disk.
+        if (req.mode !== 'copy-back') removals.push(fs.rm(dirs[i], { recursive: true, force: true }).catch(() => {}));
       },
     });
 
