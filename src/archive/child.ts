@@ -21,11 +21,13 @@ export interface ChildStageOptions {
   file: string;
   args: readonly string[];
   /**
-   * 'pipe' (default), 'ignore', or another child's stdout: its pipe is handed to this child as
-   * stdin and our end is closed, so the bytes flow producer → consumer in the kernel without
-   * passing through Node (and the producer gets EPIPE if the consumer dies).
+   * 'pipe' (default), 'ignore', or another stage (the producer): the producer's stdout pipe is
+   * handed to this child as stdin and our end is closed, so the bytes flow producer → consumer in
+   * the kernel without passing through Node. If this consumer dies, the producer fails on EPIPE;
+   * its error is then marked `brokenPipe` (a consequence, see stages.ts), so the consumer's own
+   * failure is the one reported.
    */
-  stdin?: 'pipe' | 'ignore' | Readable;
+  stdin?: 'pipe' | 'ignore' | ChildStage;
   stdout?: 'pipe' | 'ignore';
   cwd?: string;
   env?: Record<string, string>;
@@ -69,22 +71,28 @@ export class ChildStage {
   private killedByUs = false;
   private fatalLine: string | null = null;
   private readonly proc: ChildProcess;
+  /** The stage our stdout was handed to (see ChildStageOptions.stdin). */
+  private consumer: ChildStage | null = null;
 
   constructor(opts: ChildStageOptions) {
     this.stage = opts.stage;
     // Plain child_process: every stream's error is ours to handle, nothing re-emitted elsewhere.
     // Through `setpriv --pdeathsig KILL` when available: if we are SIGKILLed (no exit hook runs),
     // the kernel kills the child too, so a dead daemon never leaves mariabackup running.
+    const producer = opts.stdin instanceof ChildStage ? opts.stdin : null;
     const [file, args] = PDEATHSIG ? ['setpriv', ['--pdeathsig', 'KILL', '--', opts.file, ...opts.args]] : [opts.file, [...opts.args]];
     const proc = spawn(file, args, {
-      stdio: [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe'],
+      stdio: [producer ? producer.stdout! : opts.stdin === 'ignore' ? 'ignore' : 'pipe', opts.stdout ?? 'pipe', 'pipe'],
       cwd: opts.cwd,
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
     });
     // Our copy of a handed-over pipe must close now, before the event loop runs: Node would
     // otherwise start reading from it (taking bytes meant for the child), and a producer whose
     // consumer died would block on a pipe we keep open instead of failing with EPIPE.
-    if (opts.stdin && typeof opts.stdin === 'object') opts.stdin.destroy();
+    if (producer) {
+      producer.stdout!.destroy();
+      producer.consumer = this;
+    }
     this.proc = proc;
     this.pid = proc.pid;
     track(proc);
@@ -136,6 +144,7 @@ export class ChildStage {
             signal: r.signal ?? undefined,
             stderrTail: this.tail.slice(),
             killedByUs: this.killedByUs,
+            ...((await this.consumerFailed()) ? { brokenPipe: true } : {}),
           },
         );
       }
@@ -156,6 +165,19 @@ export class ChildStage {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * True when the stage reading our stdout failed on its own (not killed by us): our failure is
+   * then most likely the broken pipe it left. Waiting for it is safe: our exit closed its input.
+   */
+  private async consumerFailed(): Promise<boolean> {
+    if (!this.consumer) return false;
+    const e = await this.consumer.done.then(
+      () => null,
+      (x: unknown) => x,
+    );
+    return e instanceof BackupmateError && !e.details.killedByUs;
   }
 
   get stderrTail(): readonly string[] {

@@ -174,7 +174,7 @@ export async function runBackup(
           stage: 'compressor',
           file: cmd.file,
           args: cmd.args,
-          stdin: direct ? mb.stdout! : 'pipe',
+          stdin: direct ? mb : 'pipe',
           onStderr: (l) => {
             const n = cmd.rawBytesFrom?.(l);
             if (n != null) reportedRaw = n;
@@ -183,15 +183,18 @@ export async function runBackup(
           },
         })
       : null;
+    // Otherwise the raw stream passes through Node, which counts it.
     let countedRaw = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        countedRaw += chunk.length;
-        progress.rawBytes = countedRaw;
-        opts.onProgress?.(progress);
-        cb(null, chunk);
-      },
-    });
+    const counter = direct
+      ? null
+      : new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            countedRaw += chunk.length;
+            progress.rawBytes = countedRaw;
+            opts.onProgress?.(progress);
+            cb(null, chunk);
+          },
+        });
     // While the raw stream bypasses Node, progress reads how far the compressor got (/proc).
     const poll = direct
       ? setInterval(() => {
@@ -203,10 +206,12 @@ export async function runBackup(
         }, 500)
       : null;
     poll?.unref();
-    const rawInput: StageOutcome[] = direct ? [] : [{ stage: compressor ? 'compressor-input' : 'mariabackup-output', promise: pipeline(mb.stdout!, counter, ...(compressor ? [compressor.stdin!] : [])) }];
+    const rawInput: StageOutcome[] = counter
+      ? [{ stage: compressor ? 'compressor-input' : 'mariabackup-output', promise: pipeline(mb.stdout!, counter, ...(compressor ? [compressor.stdin!] : [])) }]
+      : [];
 
     const container = packContainer(
-      compressor ? compressor.stdout! : counter,
+      compressor ? compressor.stdout! : counter!,
       { format: CONTAINER_FORMAT, backupId: id, chunkSize: CHUNK_SIZE, compression: s.compression.algorithm },
       async () => {
         const extras = await trailer();
@@ -248,22 +253,10 @@ export async function runBackup(
     writer = w;
 
     // mariabackup ⇒ [compressor] → container → [encryptor] → volumes; every exit status counts.
-    // Through a kernel pipe, a compressor's death shows up as mariabackup failing to write
-    // (EPIPE, exit 1): the compressor's own failure is the cause then, not mariabackup's.
-    const mbDone = direct
-      ? mb.done.catch(async (e: unknown) => {
-          const ce = await compressor!.done.then(
-            () => null,
-            (x: unknown) => x,
-          );
-          if (e instanceof BackupmateError && ce instanceof BackupmateError && !ce.details.killedByUs) {
-            (e.details as Record<string, unknown>).brokenPipe = true;
-          }
-          throw e;
-        })
-      : mb.done;
+    // (Through the kernel pipe, a compressor's death makes mariabackup fail on EPIPE; ChildStage
+    // marks that failure brokenPipe, so the compressor's own failure is the one reported.)
     const stages: StageOutcome[] = [
-      { stage: 'mariabackup', promise: mbDone },
+      { stage: 'mariabackup', promise: mb.done },
       ...rawInput,
       ...(compressor ? [{ stage: 'compressor', promise: compressor.done }] : []),
       { stage: 'container', promise: container.done },
@@ -281,7 +274,7 @@ export async function runBackup(
           mb.kill();
           compressor?.kill();
           encryptor?.kill();
-          counter.destroy();
+          counter?.destroy();
           container.stream.destroy();
           w.destroy(cause instanceof Error ? cause : new Error(String(cause)));
         },

@@ -36,8 +36,9 @@ export interface DownloadOptions {
 /**
  * Streams every volume of backup `m` (stored under `dir`) in order through sha256 and size check →
  * [age -d] → container framing check → decompressor → `mbstream -x` into the empty directory
- * `staging` (backupmate/1 backups: decompressor before the container). Throws INTEGRITY naming the object when a volume does not match the manifest (also
- * when the damage first shows as a decompressor, age or framing error), or naming the backup when
+ * `staging` (backupmate/1 backups: decompressor before the container). Throws INTEGRITY naming
+ * the object when a volume does not match the manifest (also when the damage first shows as a
+ * decompressor, age or framing error), or naming the backup when
  * the container holds another backup or another byte count. Returns the bytes downloaded. Used by
  * restore and by verify.
  */
@@ -100,7 +101,7 @@ export async function downloadInto(
     file: s.mbstreamPath,
     args: mbstreamExtractArgv(staging),
     // Layout 2: the decompressor's output goes straight to mbstream (a kernel pipe, not Node).
-    stdin: layout === 2 && decompressor ? decompressor.stdout! : 'pipe',
+    stdin: layout === 2 && decompressor ? decompressor : 'pipe',
     stdout: 'ignore',
     onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
     // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.

@@ -247,3 +247,40 @@ describe('streams, environment and cwd', () => {
     expect(err.message).toBe(`tool exited with code 9: hello in ${fs.realpathSync(tmp)} with PATH=set`);
   });
 });
+
+describe('a producer handed to a consumer (stdin: another stage)', () => {
+  async function outcome(s: ChildStage): Promise<BackupmateError | null> {
+    return s.done.then(
+      () => null,
+      (e: unknown) => e as BackupmateError,
+    );
+  }
+
+  test('the bytes flow in the kernel, not through Node', async () => {
+    const producer = new ChildStage({ stage: 'producer', file: 'sh', args: ['-c', 'head -c 100000 /dev/zero'], stdin: 'ignore' });
+    const consumer = new ChildStage({ stage: 'consumer', file: 'wc', args: ['-c'], stdin: producer });
+    let out = '';
+    consumer.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await Promise.all([producer.done, consumer.done]);
+    expect(out.trim()).toBe('100000');
+  });
+
+  test('a producer that fails on EPIPE because its consumer died is marked brokenPipe; the consumer is not', async () => {
+    // SIGPIPE ignored: `yes` then fails with EPIPE and exit 1, as mariabackup does.
+    const producer = new ChildStage({ stage: 'producer', file: 'sh', args: ['-c', "trap '' PIPE; exec yes"], stdin: 'ignore' });
+    const consumer = new ChildStage({ stage: 'consumer', file: 'sh', args: ['-c', 'head -c 10 >/dev/null; exit 3'], stdin: producer, stdout: 'ignore' });
+    const [p, c] = await Promise.all([outcome(producer), outcome(consumer)]);
+    expect(c?.details).toMatchObject({ exitCode: 3 });
+    expect(c?.details.brokenPipe).toBeUndefined();
+    expect(p?.details).toMatchObject({ exitCode: 1, brokenPipe: true });
+  });
+
+  test('a producer that fails on its own while its consumer succeeds is not marked', async () => {
+    const producer = new ChildStage({ stage: 'producer', file: 'sh', args: ['-c', 'echo partial; exit 2'], stdin: 'ignore' });
+    const consumer = new ChildStage({ stage: 'consumer', file: 'cat', args: [], stdin: producer, stdout: 'ignore' });
+    const [p, c] = await Promise.all([outcome(producer), outcome(consumer)]);
+    expect(c).toBeNull();
+    expect(p?.details).toMatchObject({ exitCode: 2 });
+    expect(p?.details.brokenPipe).toBeUndefined();
+  });
+});
