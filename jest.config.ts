@@ -13,6 +13,9 @@ const config: JestConfigWithTsJest = {
   // Two cores: integration suites each run their own servers, so run two files at once at most.
   maxWorkers: 2,
   setupFiles: ['<rootDir>/test/setup-env.ts'],
+  // One temp directory per run, removed at the end whatever the outcome (test/global-setup.ts).
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
 };
 
 export default config;
