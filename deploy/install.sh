@@ -7,7 +7,7 @@
 #   bash deploy/install.sh --dry-run       # show what it would do, change nothing (root not needed)
 #
 # It is safe to run again, and that is also how you upgrade:
-#   - apt packages: only the missing ones are installed (mariadb-backup, zstd; nodejs and npm
+#   - apt packages: only the missing ones are installed (mariadb-backup, zstd, age; nodejs and npm
 #     only if there is no `node`). Node.js 20 or later is required.
 #   - the project is built in this clone (npm ci, npm run build) and installed with
 #     `npm install -g --install-links .`: a real copy under $(npm root -g), so the service
@@ -112,7 +112,8 @@ fi
 # --- 3. apt packages -----------------------------------------------------------------------------
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 missing=()
-for p in mariadb-backup zstd; do installed "$p" || missing+=("$p"); done
+# age: ENCRYPTION=age backups and every restore or verify of one need the age program.
+for p in mariadb-backup zstd age; do installed "$p" || missing+=("$p"); done
 [ "$install_node" -eq 1 ] && missing+=(nodejs)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing apt packages: ${missing[*]}"
@@ -124,7 +125,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     command -v npm >/dev/null || run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
   fi
 else
-  say "apt packages present: mariadb-backup zstd"
+  say "apt packages present: mariadb-backup zstd age"
 fi
 
 # --- 4. Build and install the npm package --------------------------------------------------------

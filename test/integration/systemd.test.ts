@@ -235,6 +235,8 @@ describe('deploy/install.sh', () => {
     const out = String(r.all);
     expect(out).toMatch(/dry run: nothing will be changed/);
     expect(out).toMatch(/would run: npm ci /);
+    // age is needed for ENCRYPTION=age and to restore or verify encrypted backups.
+    expect(out).toMatch(/apt packages present: .*\bage\b|would run: .*apt-get install .*\bage\b/);
     expect(out).toMatch(/would run: npm install -g --install-links /);
     expect(out).toMatch(/backupmate\.service: (up to date|would (install|replace) \/etc\/systemd\/system\/backupmate\.service)/);
     expect(out).toMatch(/backupmate@\.service: (up to date|would (install|replace) )/);
