@@ -405,7 +405,8 @@ export class Daemon implements DaemonApi {
         const log = this.logger;
         try {
           let stopped = false;
-          const report = await runRestore(this.storage, log, restoreSettings(c), {
+          // With the DB_* connection, the target check asks the DB_SOCKET server for its @@datadir.
+          const report = await runRestore(this.storage, log, { ...restoreSettings(c), connection: backupSettings(c).connection }, {
             id: p.id ?? 'latest',
             time,
             mode: p.mode,

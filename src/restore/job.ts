@@ -29,7 +29,8 @@ import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
-import { CHECKPOINT_FILES, mariabackupVersion, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
+import { CHECKPOINT_FILES, mariabackupVersion, parseCheckpoints, prepareArgv, putBackArgv, readFirst, type ConnectionSettings } from '../mariadb/mariabackup.js';
+import { querySingleValue } from '../mariadb/server.js';
 import { mapLimit, readCatalog, type CatalogEntry } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { fmtBytes } from '../domain/units.js';
@@ -59,8 +60,13 @@ export interface RestoreSettings {
   mbstreamPath: string;
   datadir: string;
   osUser: string;
-  /** DB_SOCKET: a server answering there counts as running. */
+  /** DB_SOCKET: a server answering there counts as running on the target only if its @@datadir is the target. */
   socket: string;
+  /**
+   * The DB_* connection, to ask the DB_SOCKET server for its @@datadir. Absent: a server
+   * answering on DB_SOCKET says nothing about the target (the pid file, process and lock checks decide).
+   */
+  connection?: ConnectionSettings;
   /** AGE_IDENTITY_FILE: the private age identity for encrypted backups ('' = none). */
   ageIdentityFile?: string;
   /** MANIFEST_HMAC_KEY: when set, every manifest of the chain must carry a valid MAC ('' = none). */
@@ -141,7 +147,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   const checks = [
     localTool.then((v) => checkToolVersion(v, chain[0].manifest.versions.mariabackup, id, s.mariabackupPath)),
     checkIdentityFor(chain.map((c) => c.manifest), s.ageIdentityFile ?? ''),
-    checkTargetState(s, req, destination),
+    checkTargetState(s, req, destination, log),
     checkVolumes(storage, chain),
   ];
   await Promise.allSettled(checks);
@@ -238,7 +244,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       if ((await isEmptyDir(destination)) === true) await fs.rmdir(destination);
       await fs.rename(staging, destination);
     } else {
-      await refuseIfRunning(s, destination);
+      await refuseIfRunning(s, destination, log);
       movedAside = await moveDatadirAside(destination, backupIdFor(new Date()));
       if (movedAside) log.info('previous datadir moved aside', { event: 'restore.moved_aside', from: destination, to: movedAside });
       try {
@@ -339,14 +345,14 @@ function checkToolVersion(localTool: string, taken: string, id: string, mariabac
 }
 
 /** --target-dir must be new or empty; copy-back/move-back refuse while a server runs on the datadir. */
-async function checkTargetState(s: RestoreSettings, req: RestoreRequest, destination: string): Promise<void> {
+async function checkTargetState(s: RestoreSettings, req: RestoreRequest, destination: string, log: Logger): Promise<void> {
   if (req.mode === 'target-dir') {
     if (!req.targetDir) throw new BackupmateError('USAGE', '--target-dir needs a directory');
     if ((await isEmptyDir(destination)) === false) {
       throw new BackupmateError('TARGET_STATE', `--target-dir ${destination} is not empty: give a new or empty directory`);
     }
   } else if (!req.serverStoppedLater) {
-    await refuseIfRunning(s, destination);
+    await refuseIfRunning(s, destination, log);
   }
 }
 
@@ -549,12 +555,23 @@ export function authenticateChain(manifests: readonly Manifest[], targetId: stri
   return reached;
 }
 
-export async function refuseIfRunning(s: RestoreSettings, datadir: string): Promise<void> {
-  const running = await findRunningServer(datadir, s.socket || undefined);
+/**
+ * TARGET_STATE when a server uses `datadir` (findRunningServer: pid file, process, locks, or the
+ * DB_SOCKET server's own @@datadir). The message names the evidence and asks to stop only that
+ * server: a server on DB_SOCKET that uses another datadir is no reason to refuse.
+ */
+export async function refuseIfRunning(s: RestoreSettings, datadir: string, log?: Logger): Promise<void> {
+  const c = s.connection;
+  const running = await findRunningServer(datadir, {
+    socket: s.socket || undefined,
+    askDatadir: c ? () => querySingleValue(c, s.tempDir, 'SELECT @@datadir') : undefined,
+    log,
+  });
   if (running) {
     throw new BackupmateError(
       'TARGET_STATE',
-      `MariaDB is running on ${datadir}: ${running}. Stop it first (e.g. systemctl stop mariadb), then restore again`,
+      `MariaDB is running on ${datadir}: ${running}. Stop the server that uses this datadir first, then restore again; ` +
+        `or restore beside it into a new, empty datadir (MARIADB_DATADIR=/new/dir) or with --target-dir`,
     );
   }
 }
