@@ -155,21 +155,31 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
 
   // 2. Staging: next to the target dir (so the final step is an atomic rename), or in LOCAL_TEMP_DIR.
   const stagingParent = req.mode === 'target-dir' ? path.dirname(destination) : s.tempDir;
-  await fs.mkdir(stagingParent, { recursive: true, mode: 0o700 });
-  const needed = chain.reduce((a, c) => a + c.manifest.rawBytes, 0);
-  const free = await freeBytes(stagingParent);
-  if (free < needed) {
-    throw new BackupmateError(
-      'LOCAL_IO',
-      `not enough free space in ${stagingParent}: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`,
-    );
+  const stagingWhat = req.mode === 'target-dir' ? "--target-dir's parent" : 'LOCAL_TEMP_DIR';
+  // The directories mkdir -p creates here are the restore's: a failure removes them again (if empty).
+  const created = await makeParents(stagingParent, stagingWhat);
+  let stagingRoot: string;
+  try {
+    await probeWritable(stagingParent, stagingWhat);
+    const needed = chain.reduce((a, c) => a + c.manifest.rawBytes, 0);
+    const free = await freeBytes(stagingParent);
+    if (free < needed) {
+      throw new BackupmateError(
+        'LOCAL_IO',
+        `not enough free space in ${stagingParent}: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`,
+      );
+    }
+    stagingRoot = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
+  } catch (e) {
+    await removeIfEmpty(created);
+    throw e;
   }
-  const stagingRoot = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
   const dirs = chain.map((c) => path.join(stagingRoot, c.manifest.id));
   const staging = dirs[0];
   // Removals of scratch that is no longer needed (applied incrementals), running in the background.
   const removals: Promise<unknown>[] = [];
   let backgroundRemoval = false;
+  let succeeded = false;
   try {
     await Promise.all(dirs.map((d) => fs.mkdir(d)));
     const tDownload = Date.now();
@@ -276,6 +286,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       timings: { downloadMs, prepareMs, putBackMs, totalMs: Date.now() - t0 },
     };
     log.info('restore finished', { event: 'restore.end', status: 'succeeded', ...report });
+    succeeded = true;
     return report;
   } catch (e) {
     const err = e instanceof BackupmateError ? e : new BackupmateError('INTERNAL', errorText(e), {}, { cause: e });
@@ -295,7 +306,76 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       await Promise.all(removals);
       await fs.rm(stagingRoot, { recursive: true, force: true });
     }
+    if (!succeeded) await removeIfEmpty(created);
   }
+}
+
+/**
+ * `mkdir -p dir` (mode 0700); returns the directories it created, deepest first. A failure is
+ * LOCAL_IO naming `what`, the directory and the errno.
+ */
+async function makeParents(dir: string, what: string): Promise<string[]> {
+  let first: string | undefined;
+  try {
+    first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw localIo(dir, what, e, 'cannot be created');
+  }
+  const created: string[] = [];
+  if (first === undefined) return created;
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    created.push(d);
+    if (d === path.resolve(first) || path.dirname(d) === d) break;
+  }
+  return created;
+}
+
+/** Removes `dirs` in order (deepest first), each only if empty; stops at the first that is not. */
+async function removeIfEmpty(dirs: readonly string[]): Promise<void> {
+  for (const d of dirs) {
+    try {
+      await fs.rmdir(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+/**
+ * The restore unpacks into `dir`: it must be writable. Probed by creating and removing a
+ * directory, since free space says nothing about a read-only mount or missing permission, and
+ * access(2) as root ignores the mode bits that do not stop root anyway (an immutable directory does).
+ */
+export async function probeWritable(dir: string, what: string, mkdtemp: (prefix: string) => Promise<string> = (p) => fs.mkdtemp(p)): Promise<void> {
+  let probe: string;
+  try {
+    probe = await mkdtemp(path.join(dir, '.backupmate-write-probe-'));
+  } catch (e) {
+    throw localIo(dir, what, e, 'is not writable');
+  }
+  await fs.rmdir(probe).catch(() => {});
+}
+
+/** LOCAL_IO for a staging directory: what it is, where, and the errno in words. */
+function localIo(dir: string, what: string, e: unknown, fallback: string): BackupmateError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const how =
+    code === 'EROFS'
+      ? 'is read-only'
+      : code === 'EACCES'
+        ? 'is not writable: permission denied'
+        : code === 'EPERM'
+          ? 'is not writable: operation not permitted (immutable? see lsattr)'
+          : code === 'ENOSPC'
+            ? 'is on a full filesystem'
+            : code === 'ENOTDIR'
+              ? 'is not a directory (a path component is a file)'
+              : fallback;
+  return new BackupmateError(
+    'LOCAL_IO',
+    `${what} ${dir} ${how} (${code ?? errorText(e)}): the restore unpacks the backup there; give a writable directory with room for it`,
+    { errno: code, dir },
+  );
 }
 
 /** Starts `rm -rf DIR` in its own session, not waited for; true once started. */
