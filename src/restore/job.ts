@@ -169,7 +169,10 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
         `not enough free space in ${stagingParent}: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`,
       );
     }
-    stagingRoot = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
+    const prefix = path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`);
+    stagingRoot = await fs.mkdtemp(prefix).catch((e: unknown) => {
+      throw localIo(stagingParent, stagingWhat, e, 'is not writable');
+    });
   } catch (e) {
     await removeIfEmpty(created);
     throw e;
@@ -650,7 +653,7 @@ export async function refuseIfRunning(s: RestoreSettings, datadir: string, log?:
   if (running) {
     throw new BackupmateError(
       'TARGET_STATE',
-      `MariaDB is running on ${datadir}: ${running}. Stop the server that uses this datadir first, then restore again; ` +
+      `MariaDB is running on ${datadir}: ${running}. Stop it first, then restore again; ` +
         `or restore beside it into a new, empty datadir (MARIADB_DATADIR=/new/dir) or with --target-dir`,
     );
   }
