@@ -16,6 +16,10 @@ import { BackupmateError, errorText } from '../domain/errors.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import { runRestore, type RestoreMode } from '../restore/job.js';
+import { startHint } from '../restore/hint.js';
+import { querySingleValue } from '../mariadb/server.js';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
 import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
@@ -161,7 +165,10 @@ export async function restoreCommand(
   const cancel = cancelOnSignals();
   try {
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
-    const r = await runRestore(makeStorage(c, logger), logger, restoreSettings(c), {
+    // The DB_* connection lets the "is a server using the target?" check ask the DB_SOCKET
+    // server for its own @@datadir: a server beside the target is no reason to refuse.
+    const settings = { ...restoreSettings(c), connection: backupSettings(c).connection };
+    const r = await runRestore(makeStorage(c, logger), logger, settings, {
       id: id ?? 'latest',
       time,
       mode,
@@ -174,8 +181,17 @@ export async function restoreCommand(
       `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, prepare ${fmtDuration(r.timings.prepareMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
     ];
     if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);
-    if (r.mode === 'target-dir') lines.push(`  ready for MariaDB: start mariadbd with --datadir=${r.destination}, or copy it back with mariabackup --copy-back`);
-    else lines.push(`  ownership set to ${c.MARIADB_OS_USER}; start MariaDB now (e.g. systemctl start mariadb)`);
+    // Which server the hint is about: a DB_SOCKET server still answering uses another datadir
+    // (the restore refused otherwise), so this was a restore beside it.
+    const socketServerDatadir =
+      r.mode !== 'target-dir' && c.DB_SOCKET
+        ? await querySingleValue(settings.connection, c.LOCAL_TEMP_DIR, 'SELECT @@datadir').then(
+            (d) => fs.realpath(d.trim()).catch(() => path.resolve(d.trim())),
+            () => null,
+          )
+        : null;
+    const destination = await fs.realpath(r.destination).catch(() => r.destination);
+    for (const l of startHint({ mode: r.mode, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     cancel.dispose();

@@ -387,6 +387,11 @@ export class Daemon implements DaemonApi {
     const c = this.config;
     const time = p.time ? parseRestoreTime(p.time, c.SCHEDULE_TIMEZONE) : undefined;
     const manageServer = p.mode !== 'target-dir';
+    // Only copy-back/move-back ask for a confirmation. A client that cannot answer one is told so
+    // now, not after the whole chain was downloaded and prepared; no job, so no alert either.
+    if (manageServer && p.yes !== true && p.interactive === false) {
+      throw new BackupmateError('DECLINED', 'restore not confirmed: no terminal to ask and no --yes; nothing was downloaded or changed');
+    }
     const service: ServiceSettings = {
       stopCommand: c.MARIADB_STOP_COMMAND,
       startCommand: c.MARIADB_START_COMMAND,
@@ -405,7 +410,8 @@ export class Daemon implements DaemonApi {
         const log = this.logger;
         try {
           let stopped = false;
-          const report = await runRestore(this.storage, log, restoreSettings(c), {
+          // With the DB_* connection, the target check asks the DB_SOCKET server for its @@datadir.
+          const report = await runRestore(this.storage, log, { ...restoreSettings(c), connection: backupSettings(c).connection }, {
             id: p.id ?? 'latest',
             time,
             mode: p.mode,

@@ -108,6 +108,12 @@ export interface RestoreParams {
   targetDir?: string;
   yes?: boolean;
   noStart?: boolean;
+  /**
+   * false: the client has no terminal and cannot answer a `confirm` event, so a restore that
+   * needs one (copy-back/move-back without `yes`) is declined at once, before anything is
+   * downloaded. Absent = true (clients that predate the field).
+   */
+  interactive?: boolean;
 }
 
 export interface ConfirmEvent {

@@ -189,7 +189,7 @@ export class JobQueue {
       if (r && typeof r.bytes === 'number') job.view.bytes = r.bytes;
       this.finish(job, 'succeeded');
     } catch (e) {
-      const cancelled = job.abort.signal.aborted || (e instanceof BackupmateError && e.code === 'CANCELLED');
+      const cancelled = job.abort.signal.aborted || (e instanceof BackupmateError && (e.code === 'CANCELLED' || e.code === 'DECLINED'));
       this.finish(job, cancelled ? 'cancelled' : 'failed', e);
     } finally {
       this.running = null;

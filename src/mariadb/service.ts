@@ -7,7 +7,7 @@
 import { runCommand } from '../archive/command.js';
 import { BackupmateError } from '../domain/errors.js';
 import type { Logger } from '../log/logger.js';
-import { findRunningServer } from './datadir.js';
+import { findRunningServer, socketAnswers } from './datadir.js';
 import type { ConnectionSettings } from './mariabackup.js';
 import { serverVersion } from './server.js';
 
@@ -36,7 +36,12 @@ export async function stopServer(log: Logger, s: ServiceSettings): Promise<void>
   await runShell(log, 'stop', s.stopCommand, s.timeoutMs);
   const deadline = Date.now() + s.timeoutMs;
   for (;;) {
-    const running = await findRunningServer(s.datadir, s.connection.socket || undefined);
+    // Down means: nothing uses the datadir AND the configured socket is silent (this is the server
+    // the stop command stops; a socket still answering means it has not finished shutting down).
+    const socket = s.connection.socket;
+    const running =
+      (await findRunningServer(s.datadir)) ??
+      (socket && (await socketAnswers(socket)) ? `a server still answers on socket ${socket} (DB_SOCKET)` : null);
     if (!running) break;
     if (Date.now() > deadline) {
       throw new BackupmateError(

@@ -29,7 +29,8 @@ import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
-import { CHECKPOINT_FILES, mariabackupVersion, parseCheckpoints, prepareArgv, putBackArgv, readFirst } from '../mariadb/mariabackup.js';
+import { CHECKPOINT_FILES, mariabackupVersion, parseCheckpoints, prepareArgv, putBackArgv, readFirst, type ConnectionSettings } from '../mariadb/mariabackup.js';
+import { querySingleValue } from '../mariadb/server.js';
 import { mapLimit, readCatalog, type CatalogEntry } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { fmtBytes } from '../domain/units.js';
@@ -59,8 +60,13 @@ export interface RestoreSettings {
   mbstreamPath: string;
   datadir: string;
   osUser: string;
-  /** DB_SOCKET: a server answering there counts as running. */
+  /** DB_SOCKET: a server answering there counts as running on the target only if its @@datadir is the target. */
   socket: string;
+  /**
+   * The DB_* connection, to ask the DB_SOCKET server for its @@datadir. Absent: a server
+   * answering on DB_SOCKET says nothing about the target (the pid file, process and lock checks decide).
+   */
+  connection?: ConnectionSettings;
   /** AGE_IDENTITY_FILE: the private age identity for encrypted backups ('' = none). */
   ageIdentityFile?: string;
   /** MANIFEST_HMAC_KEY: when set, every manifest of the chain must carry a valid MAC ('' = none). */
@@ -141,7 +147,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   const checks = [
     localTool.then((v) => checkToolVersion(v, chain[0].manifest.versions.mariabackup, id, s.mariabackupPath)),
     checkIdentityFor(chain.map((c) => c.manifest), s.ageIdentityFile ?? ''),
-    checkTargetState(s, req, destination),
+    checkTargetState(s, req, destination, log),
     checkVolumes(storage, chain),
   ];
   await Promise.allSettled(checks);
@@ -149,21 +155,34 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
 
   // 2. Staging: next to the target dir (so the final step is an atomic rename), or in LOCAL_TEMP_DIR.
   const stagingParent = req.mode === 'target-dir' ? path.dirname(destination) : s.tempDir;
-  await fs.mkdir(stagingParent, { recursive: true, mode: 0o700 });
-  const needed = chain.reduce((a, c) => a + c.manifest.rawBytes, 0);
-  const free = await freeBytes(stagingParent);
-  if (free < needed) {
-    throw new BackupmateError(
-      'LOCAL_IO',
-      `not enough free space in ${stagingParent}: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`,
-    );
+  const stagingWhat = req.mode === 'target-dir' ? "--target-dir's parent" : 'LOCAL_TEMP_DIR';
+  // The directories mkdir -p creates here are the restore's: a failure removes them again (if empty).
+  const created = await makeParents(stagingParent, stagingWhat);
+  let stagingRoot: string;
+  try {
+    await probeWritable(stagingParent, stagingWhat);
+    const needed = chain.reduce((a, c) => a + c.manifest.rawBytes, 0);
+    const free = await freeBytes(stagingParent);
+    if (free < needed) {
+      throw new BackupmateError(
+        'LOCAL_IO',
+        `not enough free space in ${stagingParent}: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`,
+      );
+    }
+    const prefix = path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`);
+    stagingRoot = await fs.mkdtemp(prefix).catch((e: unknown) => {
+      throw localIo(stagingParent, stagingWhat, e, 'is not writable');
+    });
+  } catch (e) {
+    await removeIfEmpty(created);
+    throw e;
   }
-  const stagingRoot = await fs.mkdtemp(path.join(stagingParent, req.mode === 'target-dir' ? `.${path.basename(destination)}.partial-` : `restore-${id}-`));
   const dirs = chain.map((c) => path.join(stagingRoot, c.manifest.id));
   const staging = dirs[0];
   // Removals of scratch that is no longer needed (applied incrementals), running in the background.
   const removals: Promise<unknown>[] = [];
   let backgroundRemoval = false;
+  let succeeded = false;
   try {
     await Promise.all(dirs.map((d) => fs.mkdir(d)));
     const tDownload = Date.now();
@@ -238,7 +257,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       if ((await isEmptyDir(destination)) === true) await fs.rmdir(destination);
       await fs.rename(staging, destination);
     } else {
-      await refuseIfRunning(s, destination);
+      await refuseIfRunning(s, destination, log);
       movedAside = await moveDatadirAside(destination, backupIdFor(new Date()));
       if (movedAside) log.info('previous datadir moved aside', { event: 'restore.moved_aside', from: destination, to: movedAside });
       try {
@@ -270,6 +289,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       timings: { downloadMs, prepareMs, putBackMs, totalMs: Date.now() - t0 },
     };
     log.info('restore finished', { event: 'restore.end', status: 'succeeded', ...report });
+    succeeded = true;
     return report;
   } catch (e) {
     const err = e instanceof BackupmateError ? e : new BackupmateError('INTERNAL', errorText(e), {}, { cause: e });
@@ -289,7 +309,76 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
       await Promise.all(removals);
       await fs.rm(stagingRoot, { recursive: true, force: true });
     }
+    if (!succeeded) await removeIfEmpty(created);
   }
+}
+
+/**
+ * `mkdir -p dir` (mode 0700); returns the directories it created, deepest first. A failure is
+ * LOCAL_IO naming `what`, the directory and the errno.
+ */
+async function makeParents(dir: string, what: string): Promise<string[]> {
+  let first: string | undefined;
+  try {
+    first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw localIo(dir, what, e, 'cannot be created');
+  }
+  const created: string[] = [];
+  if (first === undefined) return created;
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    created.push(d);
+    if (d === path.resolve(first) || path.dirname(d) === d) break;
+  }
+  return created;
+}
+
+/** Removes `dirs` in order (deepest first), each only if empty; stops at the first that is not. */
+async function removeIfEmpty(dirs: readonly string[]): Promise<void> {
+  for (const d of dirs) {
+    try {
+      await fs.rmdir(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+/**
+ * The restore unpacks into `dir`: it must be writable. Probed by creating and removing a
+ * directory, since free space says nothing about a read-only mount or missing permission, and
+ * access(2) as root ignores the mode bits that do not stop root anyway (an immutable directory does).
+ */
+export async function probeWritable(dir: string, what: string, mkdtemp: (prefix: string) => Promise<string> = (p) => fs.mkdtemp(p)): Promise<void> {
+  let probe: string;
+  try {
+    probe = await mkdtemp(path.join(dir, '.backupmate-write-probe-'));
+  } catch (e) {
+    throw localIo(dir, what, e, 'is not writable');
+  }
+  await fs.rmdir(probe).catch(() => {});
+}
+
+/** LOCAL_IO for a staging directory: what it is, where, and the errno in words. */
+function localIo(dir: string, what: string, e: unknown, fallback: string): BackupmateError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const how =
+    code === 'EROFS'
+      ? 'is read-only'
+      : code === 'EACCES'
+        ? 'is not writable: permission denied'
+        : code === 'EPERM'
+          ? 'is not writable: operation not permitted (immutable? see lsattr)'
+          : code === 'ENOSPC'
+            ? 'is on a full filesystem'
+            : code === 'ENOTDIR'
+              ? 'is not a directory (a path component is a file)'
+              : fallback;
+  return new BackupmateError(
+    'LOCAL_IO',
+    `${what} ${dir} ${how} (${code ?? errorText(e)}): the restore unpacks the backup there; give a writable directory with room for it`,
+    { errno: code, dir },
+  );
 }
 
 /** Starts `rm -rf DIR` in its own session, not waited for; true once started. */
@@ -339,14 +428,14 @@ function checkToolVersion(localTool: string, taken: string, id: string, mariabac
 }
 
 /** --target-dir must be new or empty; copy-back/move-back refuse while a server runs on the datadir. */
-async function checkTargetState(s: RestoreSettings, req: RestoreRequest, destination: string): Promise<void> {
+async function checkTargetState(s: RestoreSettings, req: RestoreRequest, destination: string, log: Logger): Promise<void> {
   if (req.mode === 'target-dir') {
     if (!req.targetDir) throw new BackupmateError('USAGE', '--target-dir needs a directory');
     if ((await isEmptyDir(destination)) === false) {
       throw new BackupmateError('TARGET_STATE', `--target-dir ${destination} is not empty: give a new or empty directory`);
     }
   } else if (!req.serverStoppedLater) {
-    await refuseIfRunning(s, destination);
+    await refuseIfRunning(s, destination, log);
   }
 }
 
@@ -549,12 +638,23 @@ export function authenticateChain(manifests: readonly Manifest[], targetId: stri
   return reached;
 }
 
-export async function refuseIfRunning(s: RestoreSettings, datadir: string): Promise<void> {
-  const running = await findRunningServer(datadir, s.socket || undefined);
+/**
+ * TARGET_STATE when a server uses `datadir` (findRunningServer: pid file, process, locks, or the
+ * DB_SOCKET server's own @@datadir). The message names the evidence and asks to stop only that
+ * server: a server on DB_SOCKET that uses another datadir is no reason to refuse.
+ */
+export async function refuseIfRunning(s: RestoreSettings, datadir: string, log?: Logger): Promise<void> {
+  const c = s.connection;
+  const running = await findRunningServer(datadir, {
+    socket: s.socket || undefined,
+    askDatadir: c ? () => querySingleValue(c, s.tempDir, 'SELECT @@datadir') : undefined,
+    log,
+  });
   if (running) {
     throw new BackupmateError(
       'TARGET_STATE',
-      `MariaDB is running on ${datadir}: ${running}. Stop it first (e.g. systemctl stop mariadb), then restore again`,
+      `MariaDB is running on ${datadir}: ${running}. Stop it first, then restore again; ` +
+        `or restore beside it into a new, empty datadir (MARIADB_DATADIR=/new/dir) or with --target-dir`,
     );
   }
 }
