@@ -10,7 +10,7 @@
  * 2. the running server's major.minor differs from the newest full's → full (an incremental
  *    across a version change could not be prepared with one mariabackup);
  * 3. the server's history does not continue the would-be parent → full (historyBreaks): its
- *    current LSN is below the parent's to_lsn, a restore into its datadir was recorded after the
+ *    current LSN is below the parent's last_lsn, a restore into its datadir was recorded after the
  *    parent finished, or it is another server (host, datadir or server_id differ from the
  *    parent's). An incremental taken then would end below where it starts and never prepare;
  * 4. a tick of the full schedule happened after the newest full started → full (ticks are
@@ -104,8 +104,12 @@ export function historyBreaks(parent: BackupSummary, facts: ServerFacts | undefi
   if (r && Date.parse(r.restoredAt) > Date.parse(parent.finishedAt)) {
     out.push(`backup ${r.restoredBackupId} was restored into the server's datadir at ${r.restoredAt}, after ${parent.id} finished at ${parent.finishedAt}`);
   }
-  if (facts.currentLsn !== undefined && lsnBelow(facts.currentLsn, parent.lsn.to)) {
-    out.push(`the server's current LSN ${facts.currentLsn} is below ${parent.id}'s to_lsn ${parent.lsn.to}`);
+  // last_lsn, not to_lsn: to_lsn is the checkpoint the backup started from, which may lag far
+  // behind; everything up to last_lsn is in the backup, and a server continuing it can only be
+  // further on (LSNs never go back).
+  const end = lsnBelow(parent.lsn.last, parent.lsn.to) ? parent.lsn.to : parent.lsn.last;
+  if (facts.currentLsn !== undefined && lsnBelow(facts.currentLsn, end)) {
+    out.push(`the server's current LSN ${facts.currentLsn} is below ${end}, where ${parent.id} ends (its last_lsn)`);
   }
   return out;
 }

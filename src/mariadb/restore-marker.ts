@@ -3,16 +3,18 @@
  * in place (copy-back, move-back, and --target-dir, since a scratch datadir may be started and
  * backed up later), read by the backup planner.
  *
- * Why a file of our own: after a restore to an older backup the server's LSNs start again from
- * that backup's to_lsn, so the next incremental on the chain taken before the restore would end
- * below where it starts and never prepare. The current LSN catches that only until enough writes
- * have pushed it past the old chain's end; the marker says "a restore happened at T" for as long
+ * Why a file of our own: after a restore to an older backup the server's LSNs go on from where
+ * that backup ends, so an incremental on the chain taken before the restore would apply another
+ * history's pages (and, while the server's checkpoint is below the parent's, end below where it
+ * starts) and never prepare. The current LSN catches that only until enough writes have pushed it
+ * past the old chain's end; the marker says "a restore happened at T" for as long
  * as the datadir lives, and the planner starts a new chain when T is after the parent finished.
  *
- * mariabackup --copy-back and --move-back also put the backup's `xtrabackup_info` (and
- * `xtrabackup_binlog_info`) into the datadir, but that is not a reliable signal on its own: it is
- * absent after a --target-dir restore renamed into place by hand or a restore by other tools, it
- * names no restore time, and nothing removes it when the datadir is later re-initialised.
+ * mariabackup --copy-back and --move-back (10.11) also leave the backup's `xtrabackup_info` and
+ * `xtrabackup_binlog_pos_innodb` in the datadir (test/integration/continuity.test.ts sees them),
+ * but that is not a reliable signal on its own: it names no restore time (so a restore before
+ * the parent cannot be told from one after it), and any datadir ever built from a mariabackup
+ * backup has it, for good.
  *
  * A plain JSON file in the datadir's top level: mariadbd ignores files there (only directories are
  * databases), so starting a server on a restored --target-dir is unaffected.

@@ -341,15 +341,15 @@ describe("planBackup: the server's history must continue the chain", () => {
   const I1i = inc('20261115T000000Z', Fi, { server: ID });
   const chain = (server: PlanInput['server'], over: Partial<PlanInput> = {}) => planBackup(base({ valid: [F, I1], server, ...over }));
 
-  test('a current LSN below the parent\'s to_lsn starts a new chain, naming both LSNs', () => {
+  test('a current LSN below the parent\'s last_lsn starts a new chain, naming both LSNs', () => {
     expect(chain({ currentLsn: '1500' })).toEqual({
       kind: 'full',
       reason:
-        "the server's history does not continue 20261115T000000Z (chain of 20261114T000000Z): the server's current LSN 1500 is below 20261115T000000Z's to_lsn 2000, so a new chain starts",
+        "the server's history does not continue 20261115T000000Z (chain of 20261114T000000Z): the server's current LSN 1500 is below 2000, where 20261115T000000Z ends (its last_lsn), so a new chain starts",
     });
   });
 
-  test('a current LSN at or above the parent\'s to_lsn keeps the chain', () => {
+  test('a current LSN at or above the parent\'s last_lsn keeps the chain', () => {
     expect(summary(chain({ currentLsn: '2000' }))).toEqual({ kind: 'incremental', parent: I1.id, full: F.id, chainLength: 2 });
     expect(summary(chain({ currentLsn: '10000' }))).toEqual({ kind: 'incremental', parent: I1.id, full: F.id, chainLength: 2 });
   });
@@ -358,9 +358,16 @@ describe("planBackup: the server's history must continue the chain", () => {
     expect(chain({ currentLsn: '999' }).kind).toBe('full');
   });
 
+  test('last_lsn counts, not to_lsn (the checkpoint the backup started from may lag far behind)', () => {
+    const lagging = inc('20261115T000000Z', F, { lsn: { from: '1000', to: '1000', last: '3000000' } });
+    const p = planBackup(base({ valid: [F, lagging], server: { currentLsn: '2500000' } }));
+    expect(p.reason).toContain("the server's current LSN 2500000 is below 3000000, where 20261115T000000Z ends (its last_lsn)");
+    expect(planBackup(base({ valid: [F, lagging], server: { currentLsn: '3000000' } })).kind).toBe('incremental');
+  });
+
   test('a differential compares with the full, its parent', () => {
     expect(summary(chain({ currentLsn: '1500' }, { incrementalBase: 'full' }))).toEqual({ kind: 'incremental', parent: F.id, full: F.id, chainLength: 2 });
-    expect(chain({ currentLsn: '900' }, { incrementalBase: 'full' }).reason).toContain("the server's current LSN 900 is below 20261114T000000Z's to_lsn 1000");
+    expect(chain({ currentLsn: '900' }, { incrementalBase: 'full' }).reason).toContain("the server's current LSN 900 is below 1000, where 20261114T000000Z ends (its last_lsn)");
   });
 
   test('a restore recorded after the parent finished starts a new chain, whatever the LSN', () => {
@@ -412,7 +419,7 @@ describe("planBackup: the server's history must continue the chain", () => {
     const e = errorOf(() => chain({ currentLsn: '1500' }, { requested: 'incremental' }));
     expect(e.code).toBe('BACKUP_NOT_FOUND');
     expect(e.message).toBe(
-      "cannot take an incremental backup on 20261115T000000Z: the server's history does not continue it (the server's current LSN 1500 is below 20261115T000000Z's to_lsn 2000), " +
+      "cannot take an incremental backup on 20261115T000000Z: the server's history does not continue it (the server's current LSN 1500 is below 2000, where 20261115T000000Z ends (its last_lsn)), " +
         'so no backup in the store can be its base; take a full backup to start a new chain',
     );
     expect(e.details).toMatchObject({ parent: I1.id, full: F.id });
