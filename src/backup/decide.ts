@@ -1,14 +1,16 @@
 /**
- * Gathers the facts the pure planner needs (catalog, server version, clock) and returns what to
- * take, with the reason logged. Shared by `backupmate backup` and the daemon's jobs.
+ * Gathers the facts the pure planner needs (catalog, server version, the server's history, clock)
+ * and returns what to take, with the reason logged. Shared by `backupmate backup` and the daemon's
+ * jobs.
  */
 import type { Config } from '../config/load.js';
 import { summarize } from '../domain/chain.js';
 import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
-import { planBackup, type Plan, type PlanInput } from '../domain/plan.js';
+import { planBackup, type Plan, type PlanInput, type ServerFacts } from '../domain/plan.js';
 import type { Logger } from '../log/logger.js';
-import { serverVersion } from '../mariadb/server.js';
+import { readRestoreMarker } from '../mariadb/restore-marker.js';
+import { serverState, serverVersion } from '../mariadb/server.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import type { BackupSettings, BackupTarget } from './job.js';
@@ -20,8 +22,31 @@ export function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'in
   ];
 }
 
-/** The facts the planner needs: the store's catalog, the server's version, now, and the rules. */
-export async function planFacts(c: Config, settings: BackupSettings, storage: Storage, knownServerVersion?: string): Promise<PlanInput> {
+/**
+ * What the running server says about its history (plan.ts rule 3): its identity, its current LSN,
+ * and the restore marker in its datadir. The marker is read from the server's own @@datadir (the
+ * backup runs on the server's host, mariabackup reads that directory): a marker in another
+ * directory, e.g. a scratch restore beside production, says nothing about this server. A fact that
+ * cannot be read is left out, and said so in the log: the other rules still run.
+ */
+export async function serverFacts(settings: BackupSettings, log?: Logger): Promise<ServerFacts> {
+  const state = await serverState(settings.connection, settings.tempDir);
+  const marker = await readRestoreMarker(state.identity.datadir);
+  if (marker && 'problem' in marker) {
+    log?.warn(`the restore marker is not usable, so restores into the datadir are not known to the planner: ${marker.problem}`, { event: 'backup.plan_facts' });
+  }
+  if (state.currentLsn === undefined) {
+    log?.warn("the server does not report Innodb_lsn_current: the planner cannot compare the server's LSN with the chain's", { event: 'backup.plan_facts' });
+  }
+  return {
+    identity: state.identity,
+    ...(state.currentLsn !== undefined ? { currentLsn: state.currentLsn } : {}),
+    ...(marker && 'problem' in marker ? {} : { lastRestore: marker }),
+  };
+}
+
+/** The facts the planner needs: the store's catalog, the server's version and history, now, and the rules. */
+export async function planFacts(c: Config, settings: BackupSettings, storage: Storage, knownServerVersion?: string, log?: Logger): Promise<PlanInput> {
   const catalog = await readCatalog(storage, catalogPrefixes(c));
   // With MANIFEST_HMAC_KEY, only authentic manifests count: an incremental chained on a manifest
   // restore would refuse (changed, or written without the key) could never be restored. The
@@ -36,6 +61,7 @@ export async function planFacts(c: Config, settings: BackupSettings, storage: St
     serverVersion: knownServerVersion ?? (await serverVersion(settings.connection, settings.tempDir)),
     valid: usable.map((b) => summarize(b.manifest)),
     incompleteIds: catalog.incomplete.map((d) => d.id),
+    server: await serverFacts(settings, log),
   };
 }
 
@@ -52,11 +78,26 @@ export async function decideBackup(
     logger.info('decided on a full backup', { event: 'backup.plan', kind: 'full', reason: requestedBy });
     return { target: { kind: 'full' }, reason: requestedBy, plan: null };
   }
-  const plan = planBackup({ ...(await planFacts(c, settings, storage, knownServerVersion)), requested });
+  const facts = await planFacts(c, settings, storage, knownServerVersion, logger);
+  const server = {
+    serverLsn: facts.server?.currentLsn ?? null,
+    server: facts.server?.identity ?? null,
+    lastRestore: facts.server?.lastRestore ?? null,
+  };
+  let plan: Plan;
+  try {
+    plan = planBackup({ ...facts, requested });
+  } catch (e) {
+    // A refused --incremental is a decision too: logged with the facts behind it (the caller logs
+    // the failure itself).
+    logger.info(`refused the requested incremental backup: ${e instanceof Error ? e.message : String(e)}`, { event: 'backup.plan', kind: 'refused', requested, ...server });
+    throw e;
+  }
   logger.info(`decided on ${plan.kind === 'full' ? 'a full' : 'an incremental'} backup: ${plan.reason}`, {
     event: 'backup.plan',
     kind: plan.kind,
     reason: plan.reason,
+    ...server,
     ...(plan.kind === 'incremental' ? { parentId: plan.parent.id, fullId: plan.full.id, chainLength: plan.chainLength } : {}),
   });
   const target: BackupTarget =

@@ -20,6 +20,7 @@ import { runStages, type StageOutcome } from '../archive/stages.js';
 import { VolumeWriter } from '../archive/volumes.js';
 import { resolveRecipients } from '../domain/age.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
+import { lsnBelow } from '../domain/chain.js';
 import { backupIdFor } from '../domain/ids.js';
 import { signManifest } from '../domain/mac.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
@@ -37,6 +38,7 @@ import {
   type Checkpoints,
   type ConnectionSettings,
 } from '../mariadb/mariabackup.js';
+import { serverState } from '../mariadb/server.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 
@@ -113,6 +115,9 @@ export async function runBackup(
       await probeAge();
     }
     const mbVersion = await mariabackupVersion(s.mariabackupPath);
+    // Which server this backup is of, recorded so no later backup of another server (or another
+    // datadir) chains onto it (domain/plan.ts).
+    const { identity } = await serverState(s.connection, jobDir);
     const optionFile = path.join(jobDir, 'backup.cnf');
     await writeOptionFile(optionFile, backupOptionFileText(s.connection));
     const lsnDir = path.join(jobDir, 'lsn');
@@ -153,6 +158,18 @@ export async function runBackup(
           'TOOL_FAILED',
           `mariabackup started the incremental at LSN ${checkpoints.fromLsn}, expected the parent's to_lsn ${target.fromLsn}`,
           { stage: 'mariabackup' },
+        );
+      }
+      // The server's history does not continue the parent's (typically: an older backup was
+      // restored since). Such a delta can never be prepared, so it must not become a backup.
+      // INTEGRITY, not TOOL_FAILED: mariabackup did its job; it is the chain that would break.
+      if (target.kind === 'incremental' && lsnBelow(checkpoints.toLsn, checkpoints.fromLsn)) {
+        throw new BackupmateError(
+          'INTEGRITY',
+          `the incremental on ${target.parentId} ends at LSN ${checkpoints.toLsn}, below where it starts (the parent's to_lsn ${checkpoints.fromLsn}): ` +
+            "the server's history does not continue the parent's (was an older backup restored?), so it could never be restored; " +
+            'take a full backup (backupmate backup --full)',
+          { stage: 'mariabackup', parentId: target.parentId, fromLsn: checkpoints.fromLsn, toLsn: checkpoints.toLsn },
         );
       }
       const extras: ExtraFile[] = [{ name: cp.name, data: Buffer.from(cp.text) }];
@@ -298,6 +315,7 @@ export async function runBackup(
       binlog: inf?.binlog ?? null,
       versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion, backupmate: VERSION },
       host: s.hostname,
+      server: identity,
       compression: { algorithm: s.compression.algorithm, level: s.compression.algorithm === 'none' ? null : s.compression.level },
       encryption: recipients ? { type: 'age', recipients } : null,
       container: { format: 'tar', chunkSize: CHUNK_SIZE },

@@ -29,6 +29,22 @@ export function missingPrivileges(grants: string): string[] {
   return REQUIRED_PRIVILEGES.filter((p) => !new RegExp(`(GRANT |, )${p}(,| ON)`).test(global));
 }
 
+/**
+ * CURRENT_USER()'s answer ("user@host") as an account name a DBA can paste into GRANT:
+ * 'user'@'host'. The host part never holds an "@", the user part may, so the split is at the last
+ * one; quotes inside are doubled. Pure.
+ */
+export function quoteAccount(currentUser: string): string {
+  const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  const at = currentUser.lastIndexOf('@');
+  return at < 0 ? q(currentUser) : `${q(currentUser.slice(0, at))}@${q(currentUser.slice(at + 1))}`;
+}
+
+/** The message for missing privileges: what is missing and the GRANT that fixes it, for the real account. */
+export function grantHint(dbUser: string, currentUser: string, missing: readonly string[]): string {
+  return `the backup user ${dbUser} (DB_USER) lacks ${missing.join(', ')}: run GRANT ${REQUIRED_PRIVILEGES.join(', ')} ON *.* TO ${quoteAccount(currentUser)}`;
+}
+
 export async function preflightBackup(s: BackupSettings, storage: Storage, probePrefix: string, log: Logger): Promise<{ serverVersion: string }> {
   // 1. Local temp dir.
   try {
@@ -57,10 +73,9 @@ export async function preflightBackup(s: BackupSettings, storage: Storage, probe
   const grants = await querySingleValue(s.connection, s.tempDir, 'SHOW GRANTS FOR CURRENT_USER()');
   const missing = missingPrivileges(grants);
   if (missing.length) {
-    throw new BackupmateError(
-      'CONFIG',
-      `the backup user ${s.connection.user} (DB_USER) lacks ${missing.join(', ')}: run GRANT ${REQUIRED_PRIVILEGES.join(', ')} ON *.* TO <that user>`,
-    );
+    // The account the server matched (DB_USER@its host entry) is the one GRANT must name.
+    const account = await querySingleValue(s.connection, s.tempDir, 'SELECT CURRENT_USER()');
+    throw new BackupmateError('CONFIG', grantHint(s.connection.user, account, missing), { account });
   }
   // 4. The store accepts a write (and a delete).
   const key = `${probePrefix}.preflight-${randomBytes(6).toString('hex')}`;

@@ -9,7 +9,7 @@
  */
 import { BackupmateError } from './errors.js';
 import { resolveId } from './ids.js';
-import type { BackupKind, Manifest } from './manifest.js';
+import type { BackupKind, Manifest, ServerIdentity } from './manifest.js';
 import { instantsForWallClock, resolveTimeZone, zoneOffsetMs } from './schedule.js';
 
 /** The manifest fields chaining, planning and retention need. */
@@ -24,6 +24,8 @@ export interface BackupSummary {
   finishedAt: string;
   rawBytes: number;
   storedBytes: number;
+  /** The server it was taken from; absent for manifests written before the field existed. */
+  server?: ServerIdentity;
 }
 
 /** The summary of a manifest (copies: later changes to the manifest don't show through). */
@@ -39,6 +41,7 @@ export function summarize(m: Manifest): BackupSummary {
     finishedAt: m.finishedAt,
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
+    ...(m.server ? { server: { host: m.server.host, datadir: m.server.datadir, serverId: m.server.serverId } } : {}),
   };
 }
 
@@ -97,6 +100,15 @@ function lsnEqual(a: string, b: string): boolean {
   }
 }
 
+/** a < b on the 64-bit values; false when either is not a decimal number. */
+export function lsnBelow(a: string, b: string): boolean {
+  try {
+    return BigInt(a) < BigInt(b);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The backups to restore, in prepare order: [full, ..., target].
  *
@@ -106,6 +118,9 @@ function lsnEqual(a: string, b: string): boolean {
  *   the parent is incomplete, i.e. its id is in `incompleteIds`, or missing entirely);
  * - the parent belongs to another chain (its fullId differs), or the links loop;
  * - an incremental's lsn.from is not its parent's lsn.to (the delta would not apply);
+ * - an incremental's lsn.to is below its lsn.from: it was taken on a server whose history does
+ *   not continue its parent's (typically after a restore to an older backup), and prepare fails
+ *   on it with "log sequence number ... is in the future";
  * - the full reached is not the target's fullId;
  * - a member's mariabackup or server major.minor differs from the full's: prepare runs one
  *   mariabackup over the whole chain, and mariabackup only prepares its own major.minor.
@@ -149,6 +164,13 @@ export function resolveRestoreChain(target: BackupSummary, valid: readonly Backu
         from: cur.lsn.from,
         parentTo: p.lsn.to,
       });
+    }
+    if (lsnBelow(cur.lsn.to, cur.lsn.from)) {
+      fail(
+        `incremental ${cur.id} ends at LSN ${cur.lsn.to}, before it starts at LSN ${cur.lsn.from}: it was taken on a server whose history ` +
+          `does not continue its parent ${p.id}'s (was an older backup restored?), so it cannot be prepared`,
+        { backup: cur.id, parent: p.id, from: cur.lsn.from, to: cur.lsn.to },
+      );
     }
     seen.add(p.id);
     path.push(p);

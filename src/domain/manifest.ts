@@ -39,6 +39,20 @@ export interface ManifestEncryption {
   recipients: string[];
 }
 
+/**
+ * Which server a backup was taken from, so the planner never chains a backup of one server onto
+ * another's (domain/plan.ts). MariaDB has no server_uuid: host, datadir and server_id together
+ * name the history an LSN belongs to.
+ */
+export interface ServerIdentity {
+  /** @@hostname of the server. */
+  host: string;
+  /** @@datadir, as a real path (symlinks resolved) where the backup host can resolve it. */
+  datadir: string;
+  /** @@server_id. */
+  serverId: number;
+}
+
 export interface Manifest {
   format: ManifestFormat;
   id: string;
@@ -52,7 +66,13 @@ export interface Manifest {
   /** Binary log position at the backup's consistent point, when the server logs binlogs. */
   binlog: { file: string; position: number; gtid: string | null } | null;
   versions: { server: string; mariabackup: string; backupmate: string };
+  /** The host backupmate ran on (os.hostname()). */
   host: string;
+  /**
+   * The server the backup was taken from. Absent in manifests written before the field existed:
+   * the planner then skips the identity check.
+   */
+  server?: ServerIdentity;
   compression: { algorithm: CompressionAlgorithm; level: number | null };
   /**
    * null, or age with the public keys (age1..., not secret) the volumes were encrypted to; a
@@ -141,6 +161,19 @@ export function parseManifest(text: string, where: string): Manifest {
         return typeof r.name === 'string' && /^[\w.-]+$/.test(r.name) && r.name !== '.' && r.name !== '..' && Number.isSafeInteger(r.size) && (r.size as number) > 0 && /^[0-9a-f]{64}$/.test(r.sha256 as string);
       }),
     'volumes: a non-empty list of {name, size > 0, sha256}',
+  );
+  const srv = m.server as Record<string, unknown> | undefined;
+  need(
+    srv === undefined ||
+      (typeof srv === 'object' &&
+        srv !== null &&
+        typeof srv.host === 'string' &&
+        srv.host !== '' &&
+        typeof srv.datadir === 'string' &&
+        srv.datadir !== '' &&
+        Number.isSafeInteger(srv.serverId) &&
+        (srv.serverId as number) >= 0),
+    'server absent or {host, datadir: non-empty strings, serverId: an integer >= 0}',
   );
   need(Number.isSafeInteger(m.rawBytes) && (m.rawBytes as number) > 0, 'rawBytes > 0');
   // The MAC's content is judged by authenticateManifest (domain/mac.ts), so that a damaged MAC is

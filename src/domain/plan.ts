@@ -9,10 +9,14 @@
  * 1. no valid full in the store → full;
  * 2. the running server's major.minor differs from the newest full's → full (an incremental
  *    across a version change could not be prepared with one mariabackup);
- * 3. a tick of the full schedule happened after the newest full started → full (ticks are
+ * 3. the server's history does not continue the would-be parent → full (historyBreaks): its
+ *    current LSN is below the parent's last_lsn, a restore into its datadir was recorded after the
+ *    parent finished, or it is another server (host, datadir or server_id differ from the
+ *    parent's). An incremental taken then would end below where it starts and never prepare;
+ * 4. a tick of the full schedule happened after the newest full started → full (ticks are
  *    computed by croner in the configured zone: DST days and month ends come out right);
- * 4. the newest chain already holds MAX_CHAIN_LENGTH incrementals → full;
- * 5. the chosen parent is not restorable (broken link, LSN gap, incomplete ancestor, tool
+ * 5. the newest chain already holds MAX_CHAIN_LENGTH incrementals → full;
+ * 6. the chosen parent is not restorable (broken link, LSN gap, incomplete ancestor, tool
  *    version mismatch: see resolveRestoreChain) → full, since an incremental on it would not be
  *    restorable either;
  * otherwise an incremental on the parent INCREMENTAL_BASE names: 'latest' = the newest valid
@@ -20,14 +24,32 @@
  * Incomplete backups are never parents; when the newest thing in the store is incomplete the
  * reason says so, because it usually means the previous job failed.
  *
- * A requested 'full' is always a full. A requested 'incremental' skips rules 3 and 4 (they are
- * about automatic backups) and refuses, instead of silently taking a full, when rule 1, 2 or 5
- * would apply.
+ * A requested 'full' is always a full. A requested 'incremental' skips rules 4 and 5 (they are
+ * about automatic backups) and refuses, instead of silently taking a full, when rule 1, 2, 3 or
+ * 6 would apply.
  */
-import { buildChains, majorMinor, resolveRestoreChain, versionsDiffer, type BackupSummary, type Chain } from './chain.js';
+import { buildChains, lsnBelow, majorMinor, resolveRestoreChain, versionsDiffer, type BackupSummary, type Chain } from './chain.js';
 import { BackupmateError } from './errors.js';
 import { idToDate } from './ids.js';
+import type { ServerIdentity } from './manifest.js';
 import { formatInZone, lastTickAtOrBefore, scheduleLabel } from './schedule.js';
+
+/** A restore that put data into the server's datadir, as its marker file records it (mariadb/restore-marker.ts). */
+export interface RecordedRestore {
+  restoredBackupId: string;
+  /** ISO 8601. */
+  restoredAt: string;
+  toLsn: string;
+}
+
+/** What the running server says about its history. An absent fact is not checked. */
+export interface ServerFacts {
+  /** SHOW GLOBAL STATUS Innodb_lsn_current. */
+  currentLsn?: string;
+  identity?: ServerIdentity;
+  /** The restore recorded in the server's datadir; null = none. */
+  lastRestore?: RecordedRestore | null;
+}
 
 export interface PlanInput {
   now: Date;
@@ -44,6 +66,8 @@ export interface PlanInput {
   /** Ids of backup directories without a manifest. */
   incompleteIds?: readonly string[];
   requested?: 'full' | 'incremental' | 'auto';
+  /** Facts about the running server's history (rule 3); absent = not checked. */
+  server?: ServerFacts;
 }
 
 export type Plan =
@@ -61,6 +85,33 @@ export type Plan =
 function startedAtMs(b: BackupSummary): number {
   const t = Date.parse(b.startedAt);
   return Number.isNaN(t) ? idToDate(b.id).getTime() : t;
+}
+
+/**
+ * Why the server's history does not continue `parent` (rule 3), one clause per contradiction; []
+ * when nothing contradicts it. Pure.
+ */
+export function historyBreaks(parent: BackupSummary, facts: ServerFacts | undefined): string[] {
+  if (!facts) return [];
+  const out: string[] = [];
+  const id = facts.identity;
+  if (id && parent.server) {
+    for (const field of ['host', 'datadir', 'serverId'] as const) {
+      if (id[field] !== parent.server[field]) out.push(`the server's ${field} is ${id[field]} but ${parent.id} was taken from ${field} ${parent.server[field]}`);
+    }
+  }
+  const r = facts.lastRestore;
+  if (r && Date.parse(r.restoredAt) > Date.parse(parent.finishedAt)) {
+    out.push(`backup ${r.restoredBackupId} was restored into the server's datadir at ${r.restoredAt}, after ${parent.id} finished at ${parent.finishedAt}`);
+  }
+  // last_lsn, not to_lsn: to_lsn is the checkpoint the backup started from, which may lag far
+  // behind; everything up to last_lsn is in the backup, and a server continuing it can only be
+  // further on (LSNs never go back).
+  const end = lsnBelow(parent.lsn.last, parent.lsn.to) ? parent.lsn.to : parent.lsn.last;
+  if (facts.currentLsn !== undefined && lsnBelow(facts.currentLsn, end)) {
+    out.push(`the server's current LSN ${facts.currentLsn} is below ${end}, where ${parent.id} ends (its last_lsn)`);
+  }
+  return out;
 }
 
 export function planBackup(input: PlanInput): Plan {
@@ -107,20 +158,34 @@ export function planBackup(input: PlanInput): Plan {
     return full(why);
   }
 
+  const parent = input.incrementalBase === 'full' ? fullB : chain.members.at(-1)!;
+  // Rule 3: the server's history must continue the parent's.
+  const breaks = historyBreaks(parent, input.server);
+  if (breaks.length) {
+    if (requested === 'incremental') {
+      throw new BackupmateError(
+        'BACKUP_NOT_FOUND',
+        `cannot take an incremental backup on ${parent.id}: the server's history does not continue it (${breaks.join('; ')}), ` +
+          'so no backup in the store can be its base; take a full backup to start a new chain',
+        { parent: parent.id, full: fullB.id, breaks },
+      );
+    }
+    return full(`the server's history does not continue ${parent.id} (chain of ${fullB.id}): ${breaks.join('; ')}, so a new chain starts`);
+  }
+
   if (requested === 'auto') {
-    // Rule 3: a full-schedule tick since the newest full started.
+    // Rule 4: a full-schedule tick since the newest full started.
     const tick = lastTickAtOrBefore(input.fullSchedule, input.now, input.timeZone);
     if (tick && tick.getTime() > startedAtMs(fullB)) {
       return full(`newest full ${fullB.id} started before the ${scheduleLabel(input.fullSchedule)} full tick at ${formatInZone(tick, input.timeZone)}`);
     }
-    // Rule 4: chain length.
+    // Rule 5: chain length.
     if (incrementals >= input.maxChainLength) {
       return full(`chain of ${fullB.id} has ${incrementals} incremental${incrementals === 1 ? '' : 's'} (MAX_CHAIN_LENGTH=${input.maxChainLength})`);
     }
   }
 
-  const parent = input.incrementalBase === 'full' ? fullB : chain.members.at(-1)!;
-  // Rule 5: the parent must itself be restorable.
+  // Rule 6: the parent must itself be restorable.
   try {
     resolveRestoreChain(parent, input.valid, input.incompleteIds ?? []);
   } catch (e) {

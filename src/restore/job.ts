@@ -30,6 +30,7 @@ import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { chownRecursive, findRunningServer, freeBytes, isEmptyDir, moveDatadirAside } from '../mariadb/datadir.js';
 import { CHECKPOINT_FILES, mariabackupVersion, parseCheckpoints, prepareArgv, putBackArgv, readFirst, type ConnectionSettings } from '../mariadb/mariabackup.js';
+import { markRestored } from '../mariadb/restore-marker.js';
 import { querySingleValue } from '../mariadb/server.js';
 import { mapLimit, readCatalog, type CatalogEntry } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
@@ -278,6 +279,9 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
         });
       }
     }
+    // Every put-back (also --target-dir: a scratch datadir may be started and backed up later)
+    // leaves a marker, so the planner never chains the next backup onto the pre-restore history.
+    await markRestored(destination, id, manifest.lsn.to, log);
     const putBackMs = Date.now() - tPut;
     const report: RestoreReport = {
       id,

@@ -403,3 +403,72 @@ describe('parseRestoreTime', () => {
     expect(e.message).toMatch(/^time zone "Mars\/Olympus_Mons" is unknown: /);
   });
 });
+
+describe('resolveRestoreChain: an incremental that ends before it starts', () => {
+  // What a backup taken after a restore to an older backup looks like: mariabackup started at the
+  // parent's to_lsn, but the server's history (and so its checkpoint) lies below it.
+  const F = full('20261114T000000Z', { lsn: { from: '0', to: '459380486', last: '459380486' } });
+  const bad = inc('20261115T000000Z', F, { lsn: { from: '459380486', to: '69032247', last: '69032247' } });
+  const after = inc('20261116T000000Z', bad);
+
+  test('is refused, naming the backup and both LSNs', () => {
+    const e = errorOf(() => resolveRestoreChain(bad, [F, bad], []));
+    expect(e.code).toBe('INTEGRITY');
+    expect(e.message).toBe(
+      'cannot restore 20261115T000000Z: incremental 20261115T000000Z ends at LSN 69032247, before it starts at LSN 459380486: ' +
+        "it was taken on a server whose history does not continue its parent 20261114T000000Z's (was an older backup restored?), so it cannot be prepared",
+    );
+    expect(e.details).toMatchObject({ backup: bad.id, from: '459380486', to: '69032247' });
+  });
+
+  test('every later backup of the chain inherits the refusal, which names the bad link', () => {
+    const e = errorOf(() => resolveRestoreChain(after, [F, bad, after], []));
+    expect(e.code).toBe('INTEGRITY');
+    expect(e.message).toMatch(/^cannot restore 20261116T000000Z: incremental 20261115T000000Z ends at LSN 69032247, before it starts at LSN 459380486/);
+  });
+
+  test('an incremental without changes (to = from) is fine', () => {
+    const same = inc('20261115T000000Z', F, { lsn: { from: '459380486', to: '459380486', last: '459380486' } });
+    expect(resolveRestoreChain(same, [F, same], []).map((b) => b.id)).toEqual([F.id, same.id]);
+  });
+
+  test('LSNs compare as 64-bit numbers, not as text', () => {
+    const F9 = full('20261114T000000Z', { lsn: { from: '0', to: '9', last: '9' } });
+    const up = inc('20261115T000000Z', F9, { lsn: { from: '9', to: '10', last: '10' } });
+    expect(resolveRestoreChain(up, [F9, up], []).map((b) => b.id)).toEqual([F9.id, up.id]);
+  });
+});
+
+describe('summarize: server identity', () => {
+  test('copies the identity when the manifest has one, leaves it out otherwise', () => {
+    const F = full('20261114T000000Z');
+    expect('server' in F).toBe(false);
+    const m = {
+      format: 'backupmate/2',
+      id: F.id,
+      kind: 'full',
+      parentId: null,
+      fullId: F.id,
+      lsn: F.lsn,
+      binlog: null,
+      versions: { ...F.versions, backupmate: '0.1.0' },
+      host: 'db1',
+      server: { host: 'db1', datadir: '/var/lib/mysql', serverId: 7 },
+      compression: { algorithm: 'zstd', level: 3 },
+      encryption: null,
+      container: { format: 'tar', chunkSize: 1 },
+      volumes: [],
+      rawBytes: 1,
+      storedBytes: 1,
+      startedAt: F.startedAt,
+      finishedAt: F.finishedAt,
+      durationMs: 1,
+    } as unknown as Manifest;
+    const s = summarize(m);
+    expect(s.server).toEqual({ host: 'db1', datadir: '/var/lib/mysql', serverId: 7 });
+    m.server!.serverId = 8;
+    expect(s.server!.serverId).toBe(7);
+    const { server: _s, ...old } = m;
+    expect('server' in summarize(old as Manifest)).toBe(false);
+  });
+});

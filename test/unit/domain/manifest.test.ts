@@ -216,3 +216,29 @@ describe('sha256sums', () => {
     expect(sha256sums(validManifest())).toBe(`${SHA_A}  data.00000\n${SHA_B}  data.00001\n`);
   });
 });
+
+describe('the server identity (manifest.server)', () => {
+  test('round trips; manifests without it (older versions) still parse', () => {
+    const m: Manifest = { ...validManifest(), server: { host: 'db1', datadir: '/var/lib/mysql', serverId: 1 } };
+    expect(parseManifest(serializeManifest(m), 'x')).toEqual(m);
+    expect(parseManifest(serializeManifest(validManifest()), 'x').server).toBeUndefined();
+  });
+
+  test.each([
+    ['null', null],
+    ['a string', 'db1'],
+    ['without serverId', { host: 'db1', datadir: '/d' }],
+    ['a negative serverId', { host: 'db1', datadir: '/d', serverId: -1 }],
+    ['an empty datadir', { host: 'db1', datadir: '', serverId: 1 }],
+  ])('%s is refused, saying what was expected', (_name, server) => {
+    const text = JSON.stringify({ ...validManifest(), server });
+    let err: unknown;
+    try {
+      parseManifest(text, 'm.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BackupmateError);
+    expect((err as BackupmateError).message).toBe('manifest m.json is malformed: expected server absent or {host, datadir: non-empty strings, serverId: an integer >= 0}');
+  });
+});

@@ -332,3 +332,101 @@ describe('planBackup: determinism', () => {
     expect(summary(a)).toEqual({ kind: 'incremental', parent: '20261114T000000Z', full: '20261110T000000Z', chainLength: 5 });
   });
 });
+
+describe("planBackup: the server's history must continue the chain", () => {
+  const F = full('20261114T000000Z');
+  const I1 = inc('20261115T000000Z', F); // LSN 1000 → 2000, finished 2026-11-15T00:01:00Z
+  const ID = { host: 'db1', datadir: '/var/lib/mysql', serverId: 1 };
+  const Fi = full('20261114T000000Z', { server: ID });
+  const I1i = inc('20261115T000000Z', Fi, { server: ID });
+  const chain = (server: PlanInput['server'], over: Partial<PlanInput> = {}) => planBackup(base({ valid: [F, I1], server, ...over }));
+
+  test('a current LSN below the parent\'s last_lsn starts a new chain, naming both LSNs', () => {
+    expect(chain({ currentLsn: '1500' })).toEqual({
+      kind: 'full',
+      reason:
+        "the server's history does not continue 20261115T000000Z (chain of 20261114T000000Z): the server's current LSN 1500 is below 2000, where 20261115T000000Z ends (its last_lsn), so a new chain starts",
+    });
+  });
+
+  test('a current LSN at or above the parent\'s last_lsn keeps the chain', () => {
+    expect(summary(chain({ currentLsn: '2000' }))).toEqual({ kind: 'incremental', parent: I1.id, full: F.id, chainLength: 2 });
+    expect(summary(chain({ currentLsn: '10000' }))).toEqual({ kind: 'incremental', parent: I1.id, full: F.id, chainLength: 2 });
+  });
+
+  test('LSNs compare as numbers (999 < 2000 although "999" > "2000" as text)', () => {
+    expect(chain({ currentLsn: '999' }).kind).toBe('full');
+  });
+
+  test('last_lsn counts, not to_lsn (the checkpoint the backup started from may lag far behind)', () => {
+    const lagging = inc('20261115T000000Z', F, { lsn: { from: '1000', to: '1000', last: '3000000' } });
+    const p = planBackup(base({ valid: [F, lagging], server: { currentLsn: '2500000' } }));
+    expect(p.reason).toContain("the server's current LSN 2500000 is below 3000000, where 20261115T000000Z ends (its last_lsn)");
+    expect(planBackup(base({ valid: [F, lagging], server: { currentLsn: '3000000' } })).kind).toBe('incremental');
+  });
+
+  test('a differential compares with the full, its parent', () => {
+    expect(summary(chain({ currentLsn: '1500' }, { incrementalBase: 'full' }))).toEqual({ kind: 'incremental', parent: F.id, full: F.id, chainLength: 2 });
+    expect(chain({ currentLsn: '900' }, { incrementalBase: 'full' }).reason).toContain("the server's current LSN 900 is below 1000, where 20261114T000000Z ends (its last_lsn)");
+  });
+
+  test('a restore recorded after the parent finished starts a new chain, whatever the LSN', () => {
+    const lastRestore = { restoredBackupId: F.id, restoredAt: '2026-11-16T08:00:00.000Z', toLsn: '1000' };
+    expect(chain({ currentLsn: '90000', lastRestore })).toEqual({
+      kind: 'full',
+      reason:
+        "the server's history does not continue 20261115T000000Z (chain of 20261114T000000Z): backup 20261114T000000Z was restored into the server's datadir at 2026-11-16T08:00:00.000Z, after 20261115T000000Z finished at 2026-11-15T00:01:00.000Z, so a new chain starts",
+    });
+  });
+
+  test('a restore before the parent finished does not matter (the chain started after it)', () => {
+    const lastRestore = { restoredBackupId: '20261101T000000Z', restoredAt: '2026-11-13T08:00:00.000Z', toLsn: '1000' };
+    expect(chain({ currentLsn: '90000', lastRestore }).kind).toBe('incremental');
+    expect(chain({ lastRestore: null }).kind).toBe('incremental');
+  });
+
+  test('a different server identity starts a new chain, naming the field', () => {
+    const p = planBackup(base({ valid: [Fi, I1i], server: { identity: { ...ID, datadir: '/srv/mysql' } } }));
+    expect(p).toEqual({
+      kind: 'full',
+      reason:
+        "the server's history does not continue 20261115T000000Z (chain of 20261114T000000Z): the server's datadir is /srv/mysql but 20261115T000000Z was taken from datadir /var/lib/mysql, so a new chain starts",
+    });
+    const q = planBackup(base({ valid: [Fi, I1i], server: { identity: { host: 'db2', datadir: ID.datadir, serverId: 2 } } }));
+    expect(q.reason).toContain("the server's host is db2 but 20261115T000000Z was taken from host db1; the server's serverId is 2 but 20261115T000000Z was taken from serverId 1");
+  });
+
+  test('the same identity keeps the chain; parents without one (older manifests) are not checked', () => {
+    expect(planBackup(base({ valid: [Fi, I1i], server: { identity: { ...ID } } })).kind).toBe('incremental');
+    expect(chain({ identity: { host: 'db2', datadir: '/x', serverId: 9 } }).kind).toBe('incremental');
+  });
+
+  test('every contradiction is named', () => {
+    const lastRestore = { restoredBackupId: F.id, restoredAt: '2026-11-16T08:00:00.000Z', toLsn: '1000' };
+    const p = planBackup(base({ valid: [Fi, I1i], server: { currentLsn: '1200', lastRestore, identity: { ...ID, serverId: 3 } } }));
+    expect(p.kind).toBe('full');
+    expect(p.reason).toContain('serverId is 3');
+    expect(p.reason).toContain('was restored into');
+    expect(p.reason).toContain('current LSN 1200');
+  });
+
+  test('it comes before the schedule and length rules, which would give a less useful reason', () => {
+    const p = chain({ currentLsn: '1500' }, { fullSchedule: 'daily', maxChainLength: 1 });
+    expect(p.reason).toMatch(/^the server's history does not continue/);
+  });
+
+  test('a requested incremental is refused, not turned into a full', () => {
+    const e = errorOf(() => chain({ currentLsn: '1500' }, { requested: 'incremental' }));
+    expect(e.code).toBe('BACKUP_NOT_FOUND');
+    expect(e.message).toBe(
+      "cannot take an incremental backup on 20261115T000000Z: the server's history does not continue it (the server's current LSN 1500 is below 2000, where 20261115T000000Z ends (its last_lsn)), " +
+        'so no backup in the store can be its base; take a full backup to start a new chain',
+    );
+    expect(e.details).toMatchObject({ parent: I1.id, full: F.id });
+  });
+
+  test('without facts about the server nothing is checked (as before)', () => {
+    expect(chain(undefined).kind).toBe('incremental');
+    expect(chain({}).kind).toBe('incremental');
+  });
+});
