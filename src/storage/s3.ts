@@ -21,6 +21,10 @@
  *   again while the stream goes on -- with the same attempts, equal-jitter backoff, `classify`
  *   and 'storage.retry' log line as the wrapper. So no request is tried more than RETRY_ATTEMPTS
  *   times, and none attempts² times.
+ * - The cause of a failed streamed put: when one part gives up, lib-storage lets the other parts
+ *   go on and, once aborted, rejects with its own "Upload aborted.", losing the part's error. A
+ *   middleware outside the retry loop hands each request's final error to its put, which aborts
+ *   the upload at once and rejects with THAT error (STORAGE, endpoint, errno, attempts).
  * - Timeouts: `connectionTimeout` bounds connecting, `socketTimeout` bounds silence on an open
  *   request (no response, or a stalled body): both S3_REQUEST_TIMEOUT_MS. Not `requestTimeout`:
  *   in this SDK it is a deadline on the whole request (only a warning unless opted in) that would
