@@ -6,7 +6,8 @@
  *   stage, the exit code or signal, and the last lines of its stderr.
  * - `kill()` ends it (SIGKILL: a stage we kill is one whose output we already decided to throw
  *   away). A killed stage is marked so that its own exit does not mask the cause that killed it.
- * - stderr is forwarded line by line to `onStderr` (the job's logger) and the tail is kept.
+ * - stderr is forwarded line by line to `onStderr` (the job's logger) and the tail is kept; the
+ *   error message quotes the tail's meaningful line (`summarizeStderr`), the details keep it all.
  * - Environment and arguments never carry passwords: callers pass them through a 0600 option file.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -132,7 +133,7 @@ export class ChildStage {
             : r.code !== 0
               ? `exited with code ${r.code}`
               : 'reported an error';
-        const last = this.fatalLine ?? this.tail.filter((l) => l.trim()).slice(-1)[0] ?? '';
+        const last = this.fatalLine ?? summarizeStderr(this.tail);
         throw new BackupmateError(
           missing ? 'TOOL_MISSING' : 'TOOL_FAILED',
           missing
@@ -196,6 +197,49 @@ export class ChildStage {
       this.proc.kill('SIGKILL');
     }
   }
+}
+
+/**
+ * Lines programs print while shutting down after the real failure, which say nothing about it:
+ * mariabackup's `Error in my_thread_global_end(): 2 threads didn't exit` and its "files and
+ * streams left open" warning.
+ */
+const SHUTDOWN_NOISE = [/\bmy_thread_global_end\b/, /\bfiles and \d+ streams (is|are) left open\b/];
+
+/** What an error line looks like in mariabackup, mariadbd (InnoDB), zstd, gzip, age, mbstream. */
+const ERROR_LIKE = /\[ERROR\]|\bFATAL\b|\berror\b|\bfailed\b|\breturned -?\d+\b/i;
+
+/** `2026-12-02  6:45:56 0 ` (server log format) and `[00] 2026-12-02 06:45:56 ` (mariabackup's own). */
+const TIMESTAMP_PREFIX = /^(\[\d+\] )?\d{4}-\d\d-\d\d +\d?\d:\d\d:\d\d( \d+)? /;
+
+function stripTimestamp(line: string): string {
+  return line.trim().replace(TIMESTAMP_PREFIX, '');
+}
+
+/**
+ * Pure: the one line of a failed program's stderr tail that says what went wrong, for the
+ * error's one-line message (the whole tail stays in the error's details).
+ *
+ * The last line that looks like an error (`[ERROR]`, `error`, `failed`, `returned <n>`, `FATAL`),
+ * skipping known shutdown noise; failing that the last line that is not noise, failing that the
+ * last non-blank line. A `... returned <n>` line (mariabackup: `srv_start() returned 37 (Data
+ * structure corruption).`) states only the outcome: when an `[ERROR]` line came before it, that
+ * line, which says why, is added. Timestamps are dropped.
+ */
+export function summarizeStderr(tail: readonly string[]): string {
+  const lines = tail.map(stripTimestamp).filter((l) => l.length > 0);
+  const meaningful = lines.filter((l) => !SHUTDOWN_NOISE.some((re) => re.test(l)));
+  const lastIndex = (from: readonly string[], re: RegExp) => {
+    for (let i = from.length - 1; i >= 0; i--) if (re.test(from[i])) return i;
+    return -1;
+  };
+  const errorAt = lastIndex(meaningful, ERROR_LIKE);
+  if (errorAt < 0) return meaningful.at(-1) ?? lines.at(-1) ?? '';
+  const line = meaningful[errorAt];
+  if (!/\breturned -?\d+\b/.test(line)) return line;
+  const before = meaningful.slice(0, errorAt);
+  const whyAt = lastIndex(before, /\[ERROR\]/);
+  return whyAt >= 0 ? `${line.replace(/\.$/, '')}; before it: ${before[whyAt]}` : line;
 }
 
 /** True while `pid` exists and is not a zombie (Linux /proc; elsewhere assume running). */

@@ -934,30 +934,35 @@ export const SCHEMA: Schema = {
     format: 'bm-int',
     min: 1,
     max: 20,
-    default: 5,
+    default: 8,
     env: 'RETRY_ATTEMPTS',
     section: 'Failure handling',
-    doc: 'Attempts for every storage operation (and each multipart part) on transient errors: 5xx, throttling, resets, timeouts.',
-    example: '8',
+    doc:
+      'Attempts for every storage operation (and each multipart part) on transient errors: 5xx, throttling, refused or reset connections, timeouts. ' +
+      'With the defaults (8 attempts, 1 s doubling up to 30 s) a request rides out an outage of at least 45 s and gives up after at most 91 s of waiting ' +
+      '(plus the attempts themselves: a stalled one lasts S3_REQUEST_TIMEOUT_MS).',
+    example: '10',
   },
   RETRY_BASE_DELAY_MS: {
     format: 'bm-int',
     min: 1,
     max: 600000,
-    default: 200,
+    default: 1000,
     env: 'RETRY_BASE_DELAY_MS',
     section: 'Failure handling',
-    doc: 'First retry delay in ms; doubles per attempt, with full jitter, up to RETRY_MAX_DELAY_MS.',
-    example: '500',
+    doc:
+      'Ceiling of the first retry delay in ms; doubles per retry up to RETRY_MAX_DELAY_MS. Equal jitter: each delay is at least half its ceiling, ' +
+      'so a request waits at least the sum of the half-ceilings before giving up, and at most the sum of the ceilings.',
+    example: '2000',
   },
   RETRY_MAX_DELAY_MS: {
     format: 'bm-int',
     min: 1,
     max: 3600000,
-    default: 20000,
+    default: 30000,
     env: 'RETRY_MAX_DELAY_MS',
     section: 'Failure handling',
-    doc: 'Longest delay between two retries, in ms.',
+    doc: 'Longest delay between two retries, in ms (the cap of the doubling ceiling).',
     example: '60000',
   },
   S3_REQUEST_TIMEOUT_MS: {

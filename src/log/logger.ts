@@ -96,18 +96,68 @@ export function updateSecrets(logger: Logger, secrets: readonly string[]): void 
   if (r) r.secrets = [...new Set([...r.secrets, ...secrets])];
 }
 
-/** Waits until every transport has flushed (call before process exit). */
-export async function closeLogger(logger: Logger): Promise<void> {
-  await new Promise<void>((resolve) => {
-    let pending = 0;
-    for (const t of logger.transports) {
-      if (t instanceof winston.transports.File) {
-        pending++;
-        t.once('finish', () => --pending === 0 && resolve());
-      }
-    }
+/**
+ * Ends the logger once every line logged so far has been written by every transport (File and
+ * Console alike); call before the process exits. Idempotent: later calls, also through a child,
+ * wait for the same close. From the moment it is called every log call on the logger or any of
+ * its children is a harmless no-op: late lines (a child process's last stderr line, a detached
+ * job's error handler, a progress timer) must neither throw nor become an unhandled 'error'
+ * ("write after end") that would end a command with a stack trace.
+ */
+export function closeLogger(logger: Logger): Promise<void> {
+  const root = rootOf(logger);
+  let closing = closings.get(root);
+  if (!closing) {
+    closing = endAndDrain(root);
+    closings.set(root, closing);
+  }
+  return closing;
+}
+
+/** How long closeLogger waits for the transports at most: a wedged one must not keep the process alive. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
+const closings = new WeakMap<object, Promise<void>>();
+
+/** winston children are `Object.create(parent)`: the first ancestor that is not a child is the stream itself. */
+function rootOf(logger: Logger): Logger {
+  let l: Logger = logger;
+  while (!Object.prototype.hasOwnProperty.call(l, '_writableState')) {
+    const parent: unknown = Object.getPrototypeOf(l);
+    if (!(parent instanceof winston.Logger)) break;
+    l = parent;
+  }
+  return l;
+}
+
+function endAndDrain(logger: Logger): Promise<void> {
+  // Children write through the parent's `write` (looked up at call time), so this one own
+  // property silences the logger and every child; the log methods all end in `write`.
+  Object.defineProperty(logger, 'write', { value: () => true, configurable: true, writable: true });
+  // Anything still emitted on the ended stream or a transport is past caring about.
+  logger.on('error', () => {});
+  for (const t of logger.transports) t.on('error', () => {});
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    // The logger's own 'finish' waits for every piped transport's 'finish' (winston's _final);
+    // each transport is also awaited here so a transport unpiped by winston does not lose lines.
+    const pending = logger.transports.map((t) => finished(t));
+    pending.push(finished(logger));
+    void Promise.all(pending).then(done);
     logger.end();
-    if (pending === 0) resolve();
-    setTimeout(resolve, 2000).unref();
+  });
+}
+
+/** Resolves on the stream's 'finish' (or 'close', or at once if it already finished). */
+function finished(stream: NodeJS.EventEmitter & { writableFinished?: boolean; destroyed?: boolean }): Promise<void> {
+  if (stream.writableFinished || stream.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    stream.once('finish', () => resolve());
+    stream.once('close', () => resolve());
   });
 }

@@ -15,8 +15,13 @@
  *   failed part is sent again while the stream goes on. The file driver's streamed put is not
  *   retried (a local write that fails midway has nothing to resend).
  *
- * Backoff: exponential with FULL jitter (AWS architecture blog, "Exponential Backoff And
- * Jitter"): before retry n the delay is random(0, min(max, base * 2^(n-1))).
+ * Backoff: exponential with EQUAL jitter (AWS architecture blog, "Exponential Backoff And
+ * Jitter"): before retry n the ceiling is c = min(max, base * 2^(n-1)) and the delay is
+ * c/2 + random(0, c/2). Not full jitter (random(0, c)): that can draw ~0 several times in a row,
+ * so a request could use all its attempts within a second and a store that blinks fails the
+ * backup. With half of every delay fixed, `retryWindow` gives a GUARANTEED minimum wait before
+ * giving up (the outage a request surely rides out) and the maximum (how long a dead store can
+ * hold a request), which the defaults are sized by (see RETRY_* in config/schema.ts).
  *
  * Not-found is an answer, not a failure: `head` returns null and `get` rejects with `notFound()`
  * at once. Permanent errors (credentials, missing bucket, bad request, no space...) fail at once
@@ -70,10 +75,33 @@ export function backoffCeiling(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDel
   return Math.max(0, Math.min(policy.maxDelayMs, exp));
 }
 
-/** Full jitter: a uniformly random delay in [0, backoffCeiling]; `random` returns [0, 1). */
+/** The fixed half of the delay before retry `attempt`: ceil(backoffCeiling / 2). */
+export function backoffFloor(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, attempt: number): number {
+  return Math.ceil(backoffCeiling(policy, attempt) / 2);
+}
+
+/** Equal jitter: a uniformly random delay in [backoffFloor, backoffCeiling]; `random` returns [0, 1). */
 export function backoffDelay(policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, attempt: number, random: () => number = Math.random): number {
   const r = Math.min(1, Math.max(0, random()));
-  return Math.round(r * backoffCeiling(policy, attempt));
+  const floor = backoffFloor(policy, attempt);
+  return floor + Math.round(r * (backoffCeiling(policy, attempt) - floor));
+}
+
+/**
+ * Pure: how long one request waits in all between its first and its last attempt, at least and
+ * at most (the sum of the floors and of the ceilings of its `attempts - 1` delays). `minWaitMs`
+ * is the outage a request surely rides out: a store back within it is reached again; `maxWaitMs`
+ * bounds how long a dead store holds a request before it gives up. Neither counts the attempts'
+ * own time (instant when a connection is refused; up to S3_REQUEST_TIMEOUT_MS when one stalls).
+ */
+export function retryWindow(policy: RetryPolicy): { minWaitMs: number; maxWaitMs: number } {
+  let minWaitMs = 0;
+  let maxWaitMs = 0;
+  for (let retry = 1; retry < policy.attempts; retry++) {
+    minWaitMs += backoffFloor(policy, retry);
+    maxWaitMs += backoffCeiling(policy, retry);
+  }
+  return { minWaitMs, maxWaitMs };
 }
 
 /** S3 error names (service codes) that mean "try again". S3's RequestTimeout is a 400 but transient. */

@@ -18,9 +18,13 @@
  *   (get/head/list/delete, put of a Buffer). `uploadClient` serves only streamed puts, which the
  *   wrapper cannot replay: its retry strategy (S3RetryStrategy below) retries each request of the
  *   multipart upload on its own -- an UploadPart body is a buffered part, so the part is sent
- *   again while the stream goes on -- with the same attempts, full-jitter backoff, `classify`
+ *   again while the stream goes on -- with the same attempts, equal-jitter backoff, `classify`
  *   and 'storage.retry' log line as the wrapper. So no request is tried more than RETRY_ATTEMPTS
  *   times, and none attempts² times.
+ * - The cause of a failed streamed put: when one part gives up, lib-storage lets the other parts
+ *   go on and, once aborted, rejects with its own "Upload aborted.", losing the part's error. A
+ *   middleware outside the retry loop hands each request's final error to its put, which aborts
+ *   the upload at once and rejects with THAT error (STORAGE, endpoint, errno, attempts).
  * - Timeouts: `connectionTimeout` bounds connecting, `socketTimeout` bounds silence on an open
  *   request (no response, or a stalled body): both S3_REQUEST_TIMEOUT_MS. Not `requestTimeout`:
  *   in this SDK it is a deadline on the whole request (only a warning unless opted in) that would
@@ -165,6 +169,12 @@ export class S3Storage implements Storage {
   /** Streamed puts only: retries each request of the upload (see the header). */
   private readonly uploadClient: S3Client;
   private readonly requests = new WeakMap<object, RequestInfo>();
+  /**
+   * Streamed puts in progress, by key: told the final error (after its retries) of any request of
+   * that upload. lib-storage keeps the other parts going after one part gave up and then loses
+   * that part's error to its own "Upload aborted." (see put), so the driver records it itself.
+   */
+  private readonly uploadFailures = new Map<string, (error: unknown) => void>();
 
   constructor(private readonly opts: S3StorageOptions) {
     this.description = `s3://${opts.bucket}` + (opts.endpoint ? ` (${opts.endpoint})` : ` (${opts.region})`);
@@ -210,6 +220,20 @@ export class S3Storage implements Storage {
       },
       { step: 'build', name: 'backupmateUnsignedPayload' },
     );
+    // Runs OUTSIDE the retry loop (initialize step), once per request: its error is the final one,
+    // after every attempt (`$metadata.attempts`), and goes to the streamed put of that key.
+    this.uploadClient.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (e) {
+          const key = (args.input as { Key?: string }).Key;
+          if (key !== undefined) this.uploadFailures.get(key)?.(e);
+          throw e;
+        }
+      },
+      { step: 'initialize', name: 'backupmateUploadFailure' },
+    );
     if (retry) {
       // Runs inside the retry loop (deserialize step), once per attempt: remembers which request
       // an error came from, for the retry log line.
@@ -248,17 +272,35 @@ export class S3Storage implements Storage {
     signal?.addEventListener('abort', abort, { once: true });
     // An erroring body must never let the upload complete.
     if (!Buffer.isBuffer(body)) body.once('error', abort);
+    // The root cause of a failed streamed upload: the first request that failed for good (a part
+    // after all its attempts), unless the job had already stopped us (then it is a consequence).
+    // When one part gives up, lib-storage lets the other parts go on, ends the body's iteration
+    // (which destroys the body under the writer) and, once aborted, rejects with "Upload aborted.",
+    // dropping the part's error. So the first final failure aborts the whole upload at once (no
+    // point sending parts of an upload that cannot complete) and is what this put rejects with.
+    let failure: unknown;
+    if (!Buffer.isBuffer(body)) {
+      this.uploadFailures.set(key, (e) => {
+        if (failure !== undefined || signal?.aborted || isAbortError(e)) return;
+        failure = e;
+        abort();
+      });
+    }
     try {
       await upload.done();
+      if (failure !== undefined) throw failure;
       if (signal?.aborted) {
         // Completed in the same tick the job failed: the object must not survive.
         await this.deleteWith(client, [key]);
         throw signal.reason;
       }
     } catch (e) {
-      await this.abortMultipart(client, key, (upload as unknown as { uploadId?: string }).uploadId);
-      throw this.wrap(e, `uploading ${key}`);
+      // Best effort and ONE attempt: after a failure the store is likely down, and retrying this
+      // would delay the report of the real cause by a whole retry window.
+      await this.abortMultipart(this.client, key, (upload as unknown as { uploadId?: string }).uploadId);
+      throw this.wrap(failure ?? e, `uploading ${key}`);
     } finally {
+      if (!Buffer.isBuffer(body)) this.uploadFailures.delete(key);
       signal?.removeEventListener('abort', abort);
       if (!Buffer.isBuffer(body)) body.off('error', abort);
     }
@@ -380,17 +422,32 @@ export class S3Storage implements Storage {
       hint = `; check S3_BUCKET_NAME (bucket "${this.opts.bucket}" does not exist)`;
     } else if (status === 301 || err?.name === 'PermanentRedirect' || err?.name === 'AuthorizationHeaderMalformed') {
       hint = '; check AWS_REGION';
-    } else if (err?.code === 'ECONNREFUSED' || err?.code === 'ENOTFOUND' || err?.name === 'TimeoutError') {
-      hint = '; check S3_ENDPOINT and the network';
+    } else if (NETWORK_CODES.has(String(err?.code)) || err?.name === 'TimeoutError') {
+      hint = "; check S3_ENDPOINT, the network and the store's status";
     }
+    const errno = typeof err?.code === 'string' && err.code !== err.name ? err.code : undefined;
     return new BackupmateError(
       'STORAGE',
       `${doing} on ${this.description} failed: ${err?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err?.message ?? String(e)}${hint}` +
         (tries > 1 ? ` (gave up after ${tries} attempts)` : ''),
-      { httpStatus: status, ...(tries > 1 ? { attempts: tries } : {}) },
+      {
+        httpStatus: status,
+        ...(errno ? { errno } : {}),
+        ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}),
+        ...(tries > 1 ? { attempts: tries } : {}),
+      },
       { cause: e },
     );
   }
+}
+
+/** Errors that say the store could not be reached at all (the hint then names S3_ENDPOINT and the network). */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EPIPE']);
+
+/** A request ended because the upload or the job was aborted: never the cause of a failure. */
+function isAbortError(e: unknown): boolean {
+  const name = (e as { name?: unknown })?.name;
+  return name === 'AbortError' || (e as { code?: unknown })?.code === 'ABORT_ERR';
 }
 
 function isS3NotFound(e: unknown): boolean {

@@ -14,6 +14,7 @@
  * draws it from the PRNG instead. `failAll` fails every request. Everything injected is recorded.
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type FaultKind = '500' | '503' | 'reset' | 'stall';
@@ -191,5 +192,105 @@ export async function startFaultyProxy(target: string, options: Partial<FaultOpt
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * An outage in front of s3rver, at the TCP level: while "down" nothing listens on the proxy's
+ * port, so new connections are refused by the kernel (ECONNREFUSED, as when the store's process
+ * died) and the connections that were open are destroyed (the requests in flight fail with a
+ * reset). `up()` listens on the same port again and forwards as before. The bytes the clients
+ * sent are counted so a test can start the outage mid-upload.
+ */
+export interface OutageProxy {
+  endpoint: string;
+  port: number;
+  /** Bytes received from clients while up (request lines, headers and bodies). */
+  bytesIn(): number;
+  /** Resolves once `bytes` were received from clients (now, if they already were). */
+  whenBytesIn(bytes: number): Promise<void>;
+  /** Stops listening and destroys every open connection; resolves once the port is closed. */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
+  isUp(): boolean;
+  /** Connections refused is the kernel's business; this counts the ones accepted. */
+  accepted(): number;
+  close(): Promise<void>;
+}
+
+export async function startOutageProxy(target: string): Promise<OutageProxy> {
+  const t = new URL(target);
+  const sockets = new Set<net.Socket>();
+  let received = 0;
+  let accepted = 0;
+  let listening = false;
+  const waiters: { bytes: number; resolve: () => void }[] = [];
+  const wake = () => {
+    for (const w of [...waiters]) {
+      if (received >= w.bytes) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  const server = net.createServer((client) => {
+    accepted++;
+    const upstream = net.connect({ host: t.hostname, port: Number(t.port) });
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    client.on('close', drop);
+    upstream.on('close', drop);
+    client.on('data', (d: Buffer) => {
+      received += d.length;
+      wake();
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        listening = true;
+        resolve();
+      });
+    });
+  const unlisten = () =>
+    new Promise<void>((resolve) => {
+      if (!listening) return resolve();
+      listening = false;
+      server.close(() => resolve());
+      for (const s of sockets) s.resetAndDestroy();
+      sockets.clear();
+    });
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    bytesIn: () => received,
+    whenBytesIn: (bytes) =>
+      new Promise<void>((resolve) => {
+        waiters.push({ bytes, resolve });
+        wake();
+      }),
+    down: unlisten,
+    up: () => (listening ? Promise.resolve() : listen(port)),
+    isUp: () => listening,
+    accepted: () => accepted,
+    close: async () => {
+      await unlisten();
+      for (const w of waiters.splice(0)) w.resolve();
+    },
   };
 }

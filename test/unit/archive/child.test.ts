@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ChildStage } from '../../../src/archive/child.js';
+import { ChildStage, summarizeStderr } from '../../../src/archive/child.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
 
 jest.setTimeout(10_000);
@@ -214,6 +214,60 @@ describe('stderr', () => {
     });
     await expect(s.done).resolves.toBeUndefined();
     expect(seen).toEqual(['all good']);
+  });
+});
+
+/** Real stderr of `mariabackup --prepare` (10.11) on a damaged backup, captured for these tests. */
+const FIXTURES = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures');
+const fixture = (name: string) => path.join(FIXTURES, name);
+
+describe('the summary quotes the meaningful stderr line, not the shutdown noise', () => {
+  // Issue 11 item 13: a failed prepare was summarised by mariabackup's last line,
+  // "Error in my_thread_global_end(): 1 threads didn't exit", instead of the real error.
+  test('a prepare of a backup with a corrupt ibdata1: srv_start() returned 37, with the [ERROR] that says why', async () => {
+    const s = sh(`cat '${fixture('prepare-corrupt-ibdata1.stderr')}' >&2; exit 1`, { stage: 'prepare' });
+    const err = await failure(s);
+    expect(err.message).toBe(
+      'prepare exited with code 1: mariadb-backup: srv_start() returned 37 (Data structure corruption); before it: [ERROR] InnoDB: Inconsistent tablespace ID in ./ibdata1',
+    );
+    expect(err.message).not.toMatch(/my_thread_global_end/);
+    // The details keep the raw tail, noise and timestamps included.
+    expect((err.details.stderrTail as string[]).at(-1)).toBe("Error in my_thread_global_end(): 1 threads didn't exit");
+    expect(err.details.stderrTail).toHaveLength(20);
+  });
+
+  test('a prepare of a backup with a damaged redo log: srv_start() returned 11, with the [ERROR] that says why', async () => {
+    const err = await failure(sh(`cat '${fixture('prepare-damaged-redo-log.stderr')}' >&2; exit 1`, { stage: 'prepare' }));
+    expect(err.message).toBe(
+      'prepare exited with code 1: mariadb-backup: srv_start() returned 11 (Generic error); before it: ' +
+        '[ERROR] InnoDB: No valid checkpoint was found; the log was created with Backup 10.11.19.',
+    );
+  });
+
+  test('the last error-like line wins over later ordinary lines; timestamps are dropped', () => {
+    expect(summarizeStderr(['2026-12-02  6:45:56 0 [ERROR] InnoDB: Operating system error number 28', '[00] 2026-12-02 06:45:56 cleaning up', ''])).toBe(
+      '[ERROR] InnoDB: Operating system error number 28',
+    );
+    expect(summarizeStderr(['zstd: stdin: unexpected end of file', 'zstd: error 70 : Write error : cannot write block', 'bye'])).toBe(
+      'zstd: error 70 : Write error : cannot write block',
+    );
+    expect(summarizeStderr(['copying', 'mariabackup: FATAL: cannot open ./ib_logfile0', 'mariabackup: Warning: 0 files and 3 streams is left open'])).toBe(
+      'mariabackup: FATAL: cannot open ./ib_logfile0',
+    );
+    expect(summarizeStderr(['xtrabackup_copy_logfile() failed.', "Error in my_thread_global_end(): 2 threads didn't exit"])).toBe('xtrabackup_copy_logfile() failed.');
+  });
+
+  test('a returned-code line without an [ERROR] before it stands alone', () => {
+    expect(summarizeStderr(['[00] 2026-12-02 06:45:56 mariadb-backup: srv_start() returned 37 (Data structure corruption).'])).toBe(
+      'mariadb-backup: srv_start() returned 37 (Data structure corruption).',
+    );
+  });
+
+  test('nothing error-like: the last line that is not noise; only noise: the last line; nothing: empty', () => {
+    expect(summarizeStderr(['first', 'oops', "Error in my_thread_global_end(): 2 threads didn't exit", '  '])).toBe('oops');
+    expect(summarizeStderr(["Error in my_thread_global_end(): 2 threads didn't exit"])).toBe("Error in my_thread_global_end(): 2 threads didn't exit");
+    expect(summarizeStderr(['', '  '])).toBe('');
+    expect(summarizeStderr([])).toBe('');
   });
 });
 

@@ -1,6 +1,8 @@
 import { jest } from '@jest/globals';
 import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +11,7 @@ import { VolumeWriter } from '../../../src/archive/volumes.js';
 import type { StoredObject } from '../../../src/domain/catalog.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
 import { FileStorage } from '../../../src/storage/file.js';
+import { S3Storage } from '../../../src/storage/s3.js';
 import type { PutOptions, Storage } from '../../../src/storage/storage.js';
 
 jest.setTimeout(15_000);
@@ -331,5 +334,69 @@ describe('failures and cancellation', () => {
     expect((err as BackupmateError).message).toMatch(/^writing full\/20261121T040000Z\/data\.00000 to file:\/\/.* failed: /);
     await storage.settled();
     expect(filesOnDisk().filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+});
+
+/**
+ * The S3 driver behind the writer, on a loopback server that plays S3 for a multipart upload and
+ * resets every attempt at part 2 (a store going away mid-upload). Issue 11 item 3: the writer
+ * failed with lib-storage's "Upload aborted." (reported as INTERNAL, "a bug") instead of the
+ * part's own failure after its retries.
+ */
+describe('VolumeWriter over the S3 driver: a part that gives up is the reported cause', () => {
+  test('the writer fails with the part error: STORAGE, the endpoint, the cause and the attempts', async () => {
+    const hits: string[] = [];
+    const server = http.createServer((req, res) => {
+      const url = req.url ?? '';
+      hits.push(`${req.method} ${url}`);
+      const answer = (status: number, body = '') => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), etag: '"e"' });
+          res.end(body);
+        });
+      };
+      if (req.method === 'POST' && /[?&]uploads/.test(url)) {
+        return answer(200, '<?xml version="1.0"?><InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>');
+      }
+      if (req.method === 'PUT' && /[?&]partNumber=2(&|$)/.test(url)) return void req.socket.resetAndDestroy();
+      if (req.method === 'PUT') return answer(200);
+      return answer(204);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const s3 = new S3Storage({
+        bucket: 'bkt',
+        region: 'us-east-1',
+        endpoint,
+        forcePathStyle: true,
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'not-a-real-secret',
+        partSize: 5 * 1024 * 1024,
+        queueSize: 2,
+        uploadRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+      });
+      const w = new VolumeWriter(s3, DIR, 256 * 1024 * 1024, async () => {});
+      // Endless: the writer never reaches its end, only the store's failure can stop it.
+      const endless = Readable.from(
+        (async function* () {
+          for (;;) yield prng('endless', 1 << 20);
+        })(),
+      );
+      const err = await rejection(pipeline(endless, w));
+      await w.settled();
+      expect(err).toBeInstanceOf(BackupmateError);
+      expect((err as BackupmateError).code).toBe('STORAGE');
+      expect((err as BackupmateError).message).toMatch(
+        new RegExp(`^uploading ${DIR}data\\.00000 on s3://bkt \\(${endpoint.replace(/\./g, '\\.')}\\) failed: .*(ECONNRESET|socket hang up).* \\(gave up after 3 attempts\\)$`),
+      );
+      expect((err as BackupmateError).message).not.toMatch(/Upload aborted/);
+      expect((err as BackupmateError).details).toMatchObject({ attempts: 3, endpoint });
+      expect(hits.filter((h) => /partNumber=2(&|$)/.test(h))).toHaveLength(3);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

@@ -5,13 +5,16 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { SCHEMA } from '../../../src/config/schema.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
 import { FileStorage } from '../../../src/storage/file.js';
 import {
   backoffCeiling,
   backoffDelay,
+  backoffFloor,
   classify,
   logRetry,
+  retryWindow,
   RetryStorage,
   type RetryEvent,
   type RetryOptions,
@@ -117,7 +120,10 @@ describe('classify', () => {
   });
 });
 
-describe('backoff: exponential with full jitter', () => {
+// Equal jitter, not full jitter: full jitter can draw ~0 delays several times in a row, so with
+// it a request could use all its attempts within a second (issue 11: a store that blinked for 2 s
+// failed the backup). Half of every delay is now fixed; these expectations moved accordingly.
+describe('backoff: exponential with equal jitter', () => {
   const policy = { baseDelayMs: 200, maxDelayMs: 20_000 };
 
   test('ceiling doubles per attempt from base, capped at max', () => {
@@ -126,23 +132,60 @@ describe('backoff: exponential with full jitter', () => {
     ]);
   });
 
-  test('delay = random(0, ceiling): the extremes and the middle', () => {
-    expect(backoffDelay(policy, 3, () => 0)).toBe(0);
-    expect(backoffDelay(policy, 3, () => 0.5)).toBe(400);
+  test('delay = ceiling/2 + random(0, ceiling/2): the extremes and the middle', () => {
+    expect(backoffDelay(policy, 3, () => 0)).toBe(400);
+    expect(backoffDelay(policy, 3, () => 0.5)).toBe(600);
     expect(backoffDelay(policy, 3, () => 0.999_999_9)).toBe(800);
+    expect(backoffDelay(policy, 30, () => 0)).toBe(10_000);
     expect(backoffDelay(policy, 30, () => 0.999_999_9)).toBe(20_000);
+    // An odd ceiling: the floor rounds up, so the fixed half is never less than half.
+    expect(backoffFloor({ baseDelayMs: 3, maxDelayMs: 100 }, 1)).toBe(2);
   });
 
-  test('with Math.random every delay lies within [0, ceiling] and they spread out', () => {
+  test('with Math.random every delay lies within [ceiling/2, ceiling] and they spread out', () => {
     const seen = new Set<number>();
     for (let i = 0; i < 2000; i++) {
       const attempt = 1 + (i % 10);
       const d = backoffDelay(policy, attempt);
-      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeGreaterThanOrEqual(backoffCeiling(policy, attempt) / 2);
       expect(d).toBeLessThanOrEqual(backoffCeiling(policy, attempt));
       seen.add(d);
     }
     expect(seen.size).toBeGreaterThan(500);
+  });
+});
+
+describe('retryWindow: the outage a request surely rides out, and how long a dead store can hold it', () => {
+  test('sums the floors and the ceilings of the attempts-1 delays', () => {
+    // ceilings 100, 200, 400, 800, 1000, 1000
+    expect(retryWindow({ attempts: 7, baseDelayMs: 100, maxDelayMs: 1000 })).toEqual({ minWaitMs: 1750, maxWaitMs: 3500 });
+    expect(retryWindow({ attempts: 1, baseDelayMs: 100, maxDelayMs: 1000 })).toEqual({ minWaitMs: 0, maxWaitMs: 0 });
+  });
+
+  test('the drawn delays of a whole run always fall inside the window', () => {
+    const policy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 3000 };
+    const w = retryWindow(policy);
+    for (const r of [() => 0, () => 0.999_999_9, Math.random]) {
+      let total = 0;
+      for (let retry = 1; retry < policy.attempts; retry++) total += backoffDelay(policy, retry, r);
+      expect(total).toBeGreaterThanOrEqual(w.minWaitMs);
+      expect(total).toBeLessThanOrEqual(w.maxWaitMs);
+    }
+  });
+
+  test('the defaults ride out at least ~30 s and give up within a couple of minutes, as the docs say', () => {
+    const d = (key: 'RETRY_ATTEMPTS' | 'RETRY_BASE_DELAY_MS' | 'RETRY_MAX_DELAY_MS') => SCHEMA[key].default as number;
+    const w = retryWindow({ attempts: d('RETRY_ATTEMPTS'), baseDelayMs: d('RETRY_BASE_DELAY_MS'), maxDelayMs: d('RETRY_MAX_DELAY_MS') });
+    // The old defaults (5, 200, 20000) gave 1.5 s .. 3 s.
+    expect(w.minWaitMs).toBeGreaterThanOrEqual(30_000);
+    expect(w.maxWaitMs).toBeLessThanOrEqual(150_000);
+    const seconds = (ms: number) => `${Math.floor(ms / 1000)} s`;
+    const doc = SCHEMA.RETRY_ATTEMPTS.doc;
+    expect(doc).toContain(`rides out an outage of at least ${seconds(w.minWaitMs)}`);
+    expect(doc).toContain(`gives up after at most ${seconds(w.maxWaitMs)}`);
+    const readme = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), '../../../README.md'), 'utf8');
+    expect(readme).toContain(`rides out an outage of at least ${seconds(w.minWaitMs)}`);
+    expect(readme).toContain(`gives up after at most ${seconds(w.maxWaitMs)}`);
   });
 });
 
@@ -246,15 +289,15 @@ describe('RetryStorage', () => {
     expect(classify(err)).toBe('transient');
   });
 
-  test('delays follow full jitter within min(max, base·2^(n-1))', async () => {
+  test('delays follow equal jitter within [c/2, c], c = min(max, base·2^(n-1))', async () => {
     const randoms = [0.999_999, 0.25, 0, 0.5, 0.999_999, 0.75];
     const { fake, store, sleeps, lines } = harness(7, randoms);
     fake.failNext('head', ...Array.from({ length: 6 }, transient));
     await store.head('k');
     // base 100, max 1000: ceilings 100, 200, 400, 800, 1000, 1000
-    expect(sleeps).toEqual([100, 50, 0, 400, 1000, 750]);
+    expect(sleeps).toEqual([100, 125, 200, 600, 1000, 875]);
     sleeps.forEach((d, i) => {
-      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeGreaterThanOrEqual(backoffCeiling({ baseDelayMs: 100, maxDelayMs: 1000 }, i + 1) / 2);
       expect(d).toBeLessThanOrEqual(backoffCeiling({ baseDelayMs: 100, maxDelayMs: 1000 }, i + 1));
     });
     expect(lines.map((l) => l.meta.delayMs)).toEqual(sleeps);
@@ -271,13 +314,13 @@ describe('RetryStorage', () => {
       key: 'backupmate/full/X/data.00001',
       attempt: 1,
       attempts: 3,
-      delayMs: 50,
+      delayMs: 75,
       cause: 'doing x on s3://b failed: We encountered an internal error. Please try again.',
     });
     expect(lines[0].message).toBe(
-      'storage get backupmate/full/X/data.00001 failed (attempt 1 of 3): doing x on s3://b failed: We encountered an internal error. Please try again.; retrying in 50 ms',
+      'storage get backupmate/full/X/data.00001 failed (attempt 1 of 3): doing x on s3://b failed: We encountered an internal error. Please try again.; retrying in 75 ms',
     );
-    expect(lines[1].meta).toMatchObject({ attempt: 2, attempts: 3, delayMs: 100, cause: 'doing x on s3://b failed: socket hang up' });
+    expect(lines[1].meta).toMatchObject({ attempt: 2, attempts: 3, delayMs: 150, cause: 'doing x on s3://b failed: socket hang up' });
   });
 
   test.each([
@@ -443,18 +486,18 @@ describe('S3RetryStrategy (the SDK retries of a streamed put)', () => {
   type Info = Parameters<S3RetryStrategy['refreshRetryTokenForRetry']>[1];
   const info = (error: Error, errorType: Info['errorType']): Info => ({ error: error as Info['error'], errorType });
 
-  test('transient: a token with the retry count and a full-jitter delay, and one log event naming the part', async () => {
+  test('transient: a token with the retry count and an equal-jitter delay, and one log event naming the part', async () => {
     const events: RetryEvent[] = [];
     const err = sdkError('SlowDown', 503, 'Please reduce your request rate.');
     const s = new S3RetryStrategy(policy, (ev) => events.push(ev), (e) => (e === err ? { operation: 'UploadPart', key: 'k', part: 2 } : undefined), () => 0.5);
     let token = await s.acquireInitialRetryToken();
     expect(token.getRetryCount()).toBe(0);
     token = await s.refreshRetryTokenForRetry(token, info(err, 'THROTTLING'));
-    expect([token.getRetryCount(), token.getRetryDelay()]).toEqual([1, 50]);
+    expect([token.getRetryCount(), token.getRetryDelay()]).toEqual([1, 75]);
     token = await s.refreshRetryTokenForRetry(token, info(err, 'THROTTLING'));
-    expect([token.getRetryCount(), token.getRetryDelay()]).toEqual([2, 100]);
+    expect([token.getRetryCount(), token.getRetryDelay()]).toEqual([2, 150]);
     token = await s.refreshRetryTokenForRetry(token, info(err, 'THROTTLING'));
-    expect([token.getRetryCount(), token.getRetryDelay()]).toEqual([3, 200]);
+    expect([token.getRetryCount(), token.getRetryDelay()]).toEqual([3, 300]);
     // The 4th attempt failed: attempts are used up, the strategy refuses, the SDK throws the error.
     await expect(s.refreshRetryTokenForRetry(token, info(err, 'THROTTLING'))).rejects.toBe(err);
     expect(events).toEqual([1, 2, 3].map((attempt, i) => ({
@@ -463,7 +506,7 @@ describe('S3RetryStrategy (the SDK retries of a streamed put)', () => {
       part: 2,
       attempt,
       attempts: 4,
-      delayMs: [50, 100, 200][i],
+      delayMs: [75, 150, 300][i],
       cause: 'SlowDown (HTTP 503): Please reduce your request rate.',
     })));
   });
