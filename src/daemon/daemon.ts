@@ -122,7 +122,7 @@ export class Daemon implements DaemonApi {
     for (const j of dead) {
       j.state = 'crashed';
       j.finishedAt = now;
-      j.error = { code: 'INTERNAL', message: 'the daemon was killed or crashed while this job ran (daemon died)' };
+      j.error = { code: 'INTERNAL', message: 'the daemon was killed or crashed while this job ran (daemon died)', stage: 'daemon' };
       this.logger.warn(`job ${j.id} was ${j.startedAt ? 'running' : 'queued'} when the daemon died; recorded as crashed`, {
         event: 'daemon.dead_job',
         jobId: j.id,
@@ -130,6 +130,8 @@ export class Daemon implements DaemonApi {
       });
     }
     this.persist();
+    // Nobody was told when it died: this is the first moment anyone can be (a failure alert).
+    for (const j of dead) void this.notifyFinished(j);
     const ids = dead.map((j) => j.backupId).filter((x): x is string => !!x);
     try {
       const removed = await removeDeadJobLeftovers(this.storage, this.logger, pruneSettings(this.config), ids);

@@ -80,7 +80,11 @@ const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined, stderrShow
   BUSY: () => 'wait for the running job (backupmatectl status) or cancel it (backupmatectl cancel), then try again',
   DECLINED: () => 'nothing was changed; run the command again and confirm if you meant it',
   PROTOCOL: () => 'use backupmatectl and backupmate of the same version (backupmatectl --version, backupmate --version)',
-  INTERNAL: () => `a bug: report it with the log (${LOG})`,
+  INTERNAL: (stage) =>
+    stage === 'daemon'
+      ? `the daemon died while this job ran (kill -9, out of memory, a crash or the host going down): see why in the log around the job's start (${LOG}; after a reboot add -b -1) and in dmesg; ` +
+        'what the job left was removed at the restart, and the next run tries again'
+      : `a bug: report it with the log (${LOG})`,
 };
 
 function isKnownCode(code: string): code is ErrorCode {

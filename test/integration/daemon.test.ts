@@ -58,7 +58,7 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
 
 describe('scheduled backups', () => {
   test('a full at start (catch-up), then incrementals on a 4-second schedule; status and list show them; sd_notify READY and STATUS', async () => {
-    const notifyDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-notify-'));
+    const notifyDir = await tempDir('bm-notify-');
     const notifySocket = path.join(notifyDir, 'notify.sock');
     const listener = execa('python3', [path.resolve('test/helpers/notify-listener.py'), notifySocket], { buffer: false, reject: false });
     let notes = '';
@@ -141,7 +141,7 @@ describe('the store as status sees it', () => {
 
 describe('signals', () => {
   test('SIGTERM during a backup: exit 0, no manifest, nothing left in the store, no mariabackup left running', async () => {
-    const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-'));
+    const storeDir = await tempDir('bm-store-');
     // Slow compression so the backup is surely still running when SIGTERM arrives.
     const d = await daemon({ kind: 'file', path: storeDir }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off', COMPRESSION_LEVEL: '19' });
     const q = await ctl(d.socket, ['backup', '--full']);
@@ -228,7 +228,7 @@ describe('signals', () => {
   });
 
   test('SIGHUP with a broken configuration keeps the old one; a valid one is applied', async () => {
-    const d = await daemon({ kind: 'file', path: await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-')) }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: '0 3 * * *' });
+    const d = await daemon({ kind: 'file', path: await tempDir('bm-store-') }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: '0 3 * * *' });
     const before = jsonResult((await ctl(d.socket, ['--json', 'status'])).stdout) as { next: { incremental: string } };
     const good = await fs.readFile(d.configFile, 'utf8');
     await fs.writeFile(d.configFile, good.replace("INCREMENTAL_BACKUP_SCHEDULE='0 3 * * *'", "INCREMENTAL_BACKUP_SCHEDULE='every tuesday'"));
@@ -250,7 +250,7 @@ describe('signals', () => {
 
 describe('control channel', () => {
   test('an unprivileged user is refused with a message naming the group to join', async () => {
-    const d = await daemon({ kind: 'file', path: await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-')) }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off' });
+    const d = await daemon({ kind: 'file', path: await tempDir('bm-store-') }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off' });
     // The test's temp dirs must be traversable for the socket's own permissions to decide.
     await fs.chmod(d.dir, 0o755);
     await fs.chmod(path.dirname(d.socket), 0o755);
@@ -271,7 +271,7 @@ describe('control channel', () => {
 
 describe('server-managed restore', () => {
   test('backupmatectl restore <timestamp> --move-back --yes stops the server, moves the datadir aside, restores, chowns and starts it', async () => {
-    const startScript = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bm-svc-')), 'start.sh');
+    const startScript = path.join(await tempDir('bm-svc-'), 'start.sh');
     await fs.writeFile(
       startScript,
       `#!/bin/sh\nsetsid ${source.commandLine.map((a) => `'${a}'`).join(' ')} </dev/null >/dev/null 2>&1 &\n`,

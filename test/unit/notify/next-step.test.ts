@@ -55,6 +55,13 @@ describe('nextStep', () => {
     expect(nextStep('TOOL_FAILED', '')).toBe(nextStep('TOOL_FAILED'));
   });
 
+  test('a job that died with the daemon (stage daemon) is not called a bug', () => {
+    const s = nextStep('INTERNAL', 'daemon');
+    expect(s).toMatch(/^the daemon died while this job ran/);
+    expect(s).not.toMatch(/bug/);
+    expect(nextStep('INTERNAL', 'upload')).toMatch(/^a bug/);
+  });
+
   test('a store outage reads as the store being unreachable, not as a bug', () => {
     expect(nextStep('STORAGE', 'upload')).toMatch(/^the store could not be reached.*S3_ENDPOINT and the network.*nothing valid-looking/);
     expect(nextStep('STORAGE', 'upload')).not.toMatch(/bug/);
