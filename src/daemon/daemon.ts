@@ -245,13 +245,15 @@ export class Daemon implements DaemonApi {
    * throws: a failed read keeps the previous view and says why (status shows it).
    */
   private async refreshCatalog(): Promise<void> {
+    // Jobs cancelled by a stop finish too: no reads (and no log lines) while the logger closes.
+    if (this.stopping) return;
     try {
       const catalog = await readCatalog(this.storage, catalogPrefixes(this.config));
       this.storedBackups = catalog.backups.map((b) => b.manifest);
       this.catalogView = { newest: newestStored(this.storedBackups), readAt: new Date().toISOString() };
     } catch (e) {
       this.catalogView = { ...this.catalogView, error: errorText(e) };
-      this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
+      if (!this.stopping) this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
     }
   }
 
@@ -563,6 +565,8 @@ export class Daemon implements DaemonApi {
     for (const w of next.warnings) this.logger.warn(w, { event: 'config.warning' });
     this.scheduler.start({ full: next.FULL_BACKUP_SCHEDULE, incremental: next.INCREMENTAL_BACKUP_SCHEDULE, timeZone: next.SCHEDULE_TIMEZONE });
     this.logger.info('configuration reloaded', { event: 'config.reload', status: 'applied', next: this.nextRuns() });
+    // The store (or its prefixes) may be another now: status must not show the old one's backups.
+    void this.refreshCatalog();
     for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE'] as const) {
       if (next[key] !== prev[key]) this.logger.warn(`${key} changed: restart the daemon for it to take effect`, { event: 'config.reload', key });
     }
@@ -585,4 +589,3 @@ export class Daemon implements DaemonApi {
     await closeLogger(this.logger);
   }
 }
-
