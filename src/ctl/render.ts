@@ -111,6 +111,11 @@ export class ProgressView {
     const t = this.now();
     const key = `${p.stage}\0${p.backupId ?? ''}`;
     const changed = key !== this.key;
+    // A stage that ends keeps its real last state on screen, not the last one throttling drew.
+    if (changed && this.mode === 'bar' && this.drawn !== null && this.unshown) {
+      this.drawn = formatProgress(this.unshown, this.rate(), true);
+      this.write(`\r${this.drawn}\x1b[K`);
+    }
     const last = this.samples.at(-1);
     if (changed || (last && p.bytes < last.bytes)) this.samples = [];
     this.key = key;

@@ -179,6 +179,14 @@ describe('progress lines', () => {
     v.finish();
     v.note('backup: succeeded');
     expect(out).toEqual(['\rbackup: [--------------------] 0% 0 B\x1b[K', '\rbackup: [###################-] 99% 99 B\x1b[K', '\n', 'backup: succeeded\n']);
+    // The same when the next stage starts: the ended stage's line shows where it really ended.
+    const staged: string[] = [];
+    const b = new ProgressView('bar', (s) => staged.push(s), () => t);
+    b.update({ stage: 'backup', bytes: 0, total: 100 });
+    t += 50;
+    b.update({ stage: 'backup', bytes: 80, total: 100 }); // throttled
+    b.update({ stage: 'upload', bytes: 1, total: 0 });
+    expect(staged).toEqual(['\rbackup: [--------------------] 0% 0 B\x1b[K', '\rbackup: [################----] 80% 80 B\x1b[K', '\n', '\rupload: 1 B\x1b[K']);
     const lines: string[] = [];
     const l = new ProgressView('lines', (s) => lines.push(s), () => t);
     l.update({ stage: 'backup', bytes: 1, total: 100 });
