@@ -277,7 +277,7 @@ export function buildProgram(io: CtlIo): Command {
 
   program
     .command('status')
-    .description("the daemon's state, the running job and its progress, the queue, the next scheduled runs, the last success and failure of each kind, the store")
+    .description("the daemon's state, the running job and its progress, the queue, the next scheduled runs, the last success (the daemon's own or the store's newest backup, e.g. from cron) and failure of each kind, the store")
     .action(async (_opts, cmd: Command) => {
       const s = session(cmd);
       const result = await s.call('status', {});
