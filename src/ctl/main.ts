@@ -152,8 +152,13 @@ class Session {
         return;
       case 'state': {
         // Either {job: JobView} or the flat {state, backupId?, reason?|message?}.
-        if (isJobLike(ev.job)) this.progress.note(describeJob(ev.job));
+        if (isJobLike(ev.job)) {
+          if (FINAL_STATES.has(ev.job.state)) this.progress.finish();
+          this.progress.note(describeJob(ev.job));
+        }
         else if (typeof ev.state === 'string') {
+          // The job's end: the bar's last state first, then this line; nothing redraws after it.
+          if (FINAL_STATES.has(ev.state)) this.progress.finish();
           const who = typeof ev.backupId === 'string' && ev.backupId ? `backup ${ev.backupId}` : 'job';
           const why = typeof ev.message === 'string' ? ev.message : typeof ev.reason === 'string' ? ev.reason : '';
           this.progress.note(`${who}: ${ev.state}${why ? ` (${why})` : ''}`);
@@ -197,6 +202,9 @@ class Session {
     answer(true);
   }
 }
+
+/** Job states after which no progress follows. */
+const FINAL_STATES: ReadonlySet<string> = new Set<JobView['state']>(['succeeded', 'failed', 'cancelled', 'crashed']);
 
 /** How long to wait for the daemon's answer after declining before closing anyway. */
 export const DECLINE_GRACE_MS = 5000;
@@ -269,7 +277,7 @@ export function buildProgram(io: CtlIo): Command {
 
   program
     .command('status')
-    .description("the daemon's state, the running job and its progress, the queue, the next scheduled runs, the last success and failure of each kind, the store")
+    .description("the daemon's state, the running job and its progress, the queue, the next scheduled runs, the last success (the daemon's own or the store's newest backup, e.g. from cron) and failure of each kind, the store")
     .action(async (_opts, cmd: Command) => {
       const s = session(cmd);
       const result = await s.call('status', {});
@@ -324,10 +332,18 @@ export function buildProgram(io: CtlIo): Command {
     .addHelpText(
       'after',
       '\nExactly one of --target-dir, --copy-back, --move-back, and either an id or --time. Before it stops MariaDB or\n' +
-        'replaces the datadir the daemon asks for a confirmation (answer y), unless --yes was given.',
+        'replaces the datadir the daemon asks for a confirmation (answer y), unless --yes was given. Without a terminal\n' +
+        'on stdin and without --yes, --copy-back/--move-back are declined at once (exit 67), before anything is downloaded.',
     )
     .action(async (id: string | undefined, opts: { time?: string; targetDir?: string; copyBack?: boolean; moveBack?: boolean; yes?: boolean; start?: boolean }, cmd: Command) => {
       const mode: RestoreParams['mode'] = checkRestoreArgs(id, opts);
+      // Who can answer the confirmation: a person at the terminal stdin is (confirm() reads it).
+      const interactive = io.isTTY.stdin;
+      const asks = mode !== 'target-dir' && !opts.yes;
+      if (asks && !interactive) {
+        // Decided here, before the daemon downloads and prepares the whole chain for nothing.
+        throw new BackupmateError('DECLINED', 'restore not confirmed: no terminal to ask and no --yes given; nothing was downloaded or changed');
+      }
       const s = session(cmd);
       s.yes = !!opts.yes;
       const params: RestoreParams = {
@@ -338,6 +354,7 @@ export function buildProgram(io: CtlIo): Command {
         ...(opts.targetDir !== undefined ? { targetDir: path.resolve(io.cwd, opts.targetDir) } : {}),
         yes: !!opts.yes,
         noStart: opts.start === false,
+        interactive,
       };
       const result = await s.call('restore', params as unknown as Record<string, unknown>);
       s.print(renderRestore(result));

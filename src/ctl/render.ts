@@ -9,7 +9,7 @@ import { formatWallClock } from '../domain/schedule.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import type { Catalog } from '../storage/catalog.js';
 import { renderCatalog, renderTable } from '../cli/format.js';
-import type { JobView, RestoreResultView, StatusResult } from '../daemon/protocol.js';
+import type { JobView, RestoreResultView, StatusResult, StoredBackupView } from '../daemon/protocol.js';
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -53,6 +53,8 @@ export const BAR_WIDTH = 20;
  */
 export function formatProgress(p: ProgressSample, rate: number | null, withBar: boolean): string {
   const label = p.backupId ? `${p.stage} ${p.backupId}` : p.stage;
+  // A stage that moves no bytes (stopping or starting the server): what it does, not "0 B".
+  if (!(p.total > 0) && p.bytes === 0) return STAGE_WORDS[p.stage] ?? `${label}…`;
   const parts: string[] = [];
   if (p.total > 0) {
     // Multiply before dividing: 1.2 GiB of 3 GiB is 40%, not 39.99...% floored to 39.
@@ -64,6 +66,14 @@ export function formatProgress(p: ProgressSample, rate: number | null, withBar: 
   if (rate !== null && Number.isFinite(rate) && rate >= 0) parts.push(`${fmtBytes(rate)}/s`);
   return `${label}: ${parts.join(' ')}`;
 }
+
+/** What a stage without bytes shows (the daemon sends stop and start around a put-back). */
+const STAGE_WORDS: Readonly<Record<string, string>> = {
+  stop: 'stopping MariaDB…',
+  start: 'starting MariaDB…',
+  prepare: 'preparing the backup…',
+  'put-back': 'putting the backup in place…',
+};
 
 /** How progress is shown: 'bar' on a terminal, 'lines' in logs and pipes, 'off' with --json. */
 export type ProgressMode = 'bar' | 'lines' | 'off';
@@ -87,6 +97,8 @@ export class ProgressView {
   private samples: { t: number; bytes: number }[] = [];
   private lastOut = -Infinity;
   private drawn: string | null = null;
+  /** The newest sample when throttling kept it from being shown (finish shows it). */
+  private unshown: ProgressSample | null = null;
 
   constructor(
     private readonly mode: ProgressMode,
@@ -99,6 +111,11 @@ export class ProgressView {
     const t = this.now();
     const key = `${p.stage}\0${p.backupId ?? ''}`;
     const changed = key !== this.key;
+    // A stage that ends keeps its real last state on screen, not the last one throttling drew.
+    if (changed && this.mode === 'bar' && this.drawn !== null && this.unshown) {
+      this.drawn = formatProgress(this.unshown, this.rate(), true);
+      this.write(`\r${this.drawn}\x1b[K`);
+    }
     const last = this.samples.at(-1);
     if (changed || (last && p.bytes < last.bytes)) this.samples = [];
     this.key = key;
@@ -107,6 +124,7 @@ export class ProgressView {
     const first = this.samples[0];
     const rate = t - first.t >= 500 ? ((p.bytes - first.bytes) * 1000) / (t - first.t) : null;
 
+    this.unshown = p;
     if (this.mode === 'bar') {
       const done = p.total > 0 && p.bytes >= p.total;
       if (!changed && !done && t - this.lastOut < BAR_REDRAW_MS) return;
@@ -117,7 +135,15 @@ export class ProgressView {
       if (!changed && t - this.lastOut < LINE_PERIOD_MS) return;
       this.write(formatProgress(p, rate, false) + '\n');
     }
+    this.unshown = null;
     this.lastOut = t;
+  }
+
+  /** The rate over the window for the newest sample (as update computed it), or null. */
+  private rate(): number | null {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    return first && last && last.t - first.t >= 500 ? ((last.bytes - first.bytes) * 1000) / (last.t - first.t) : null;
   }
 
   /** A line of its own (a log or state event, a prompt's preamble). */
@@ -127,8 +153,19 @@ export class ProgressView {
     else this.write(text + '\n');
   }
 
-  /** Ends the bar's line so that what follows starts on a fresh one. */
+  /**
+   * Shows the newest sample if throttling held it back, then ends the bar's line, so that what
+   * follows (the result, a final state) starts on a fresh line and nothing redraws after it.
+   */
   finish(): void {
+    if (this.unshown && this.mode !== 'off') {
+      const text = formatProgress(this.unshown, this.rate(), this.mode === 'bar');
+      if (this.mode === 'bar') {
+        this.drawn = text;
+        this.write(`\r${text}\x1b[K`);
+      } else this.write(text + '\n');
+    }
+    this.unshown = null;
     if (this.drawn !== null) this.write('\n');
     this.drawn = null;
     this.key = null;
@@ -183,15 +220,27 @@ export function renderQueued(j: JobView): string {
 
 // --- status ------------------------------------------------------------------------------------
 
-function lastLines(label: string, l: { success: JobView | null; failure: JobView | null }, tz: string): string[][] {
+/**
+ * "last success" is the newer of the daemon's own last successful job and the newest valid backup
+ * of the kind in the store (taken by the CLI, e.g. from cron, or by another daemon); "last failure"
+ * only knows the daemon's jobs. A job that died with the daemon reads as crashed.
+ */
+function lastLines(label: string, l: { success: JobView | null; failure: JobView | null }, stored: StoredBackupView | null, tz: string): string[][] {
   const ok = l.success;
   const bad = l.failure;
-  const okText = ok
-    ? `${when(ok.finishedAt, tz)}: ${ok.backupId ? `backup ${ok.backupId}, ` : ''}${fmtBytes(ok.bytes ?? 0)}${jobDuration(ok) ? ` in ${jobDuration(ok)}` : ''} (job ${ok.id})`
-    : 'never';
-  const badText = bad
-    ? `${when(bad.finishedAt, tz)}: ${bad.error ? `${bad.error.code}: ${bad.error.message}${bad.error.stage ? ` (stage ${bad.error.stage})` : ''}` : bad.state} (job ${bad.id})`
-    : 'never';
+  const storeIsNewer = !!stored && (!ok?.finishedAt || Date.parse(stored.finishedAt) > Date.parse(ok.finishedAt));
+  const okText = storeIsNewer
+    ? `${when(stored.finishedAt, tz)}: backup ${stored.id}, ${fmtBytes(stored.storedBytes)} (in the store, not taken by this daemon)`
+    : ok
+      ? `${when(ok.finishedAt, tz)}: ${ok.backupId ? `backup ${ok.backupId}, ` : ''}${fmtBytes(ok.bytes ?? 0)}${jobDuration(ok) ? ` in ${jobDuration(ok)}` : ''} (job ${ok.id})`
+      : 'never';
+  const why = (j: JobView) =>
+    j.state === 'crashed'
+      ? `crashed: ${j.error?.message ?? 'the daemon died while this job ran'}`
+      : j.error
+        ? `${j.error.code}: ${j.error.message}${j.error.stage ? ` (stage ${j.error.stage})` : ''}`
+        : j.state;
+  const badText = bad ? `${when(bad.finishedAt, tz)}: ${why(bad)} (job ${bad.id})` : 'never';
   return [
     [label, `last success  ${okText}`],
     ['', `last failure  ${badText}`],
@@ -208,6 +257,7 @@ export function renderStatus(s: StatusResult): string {
     ['state', s.state],
     ['daemon', `backupmate ${s.version}, pid ${s.pid}, up since ${when(s.startedAt, tz)}`],
     ['store', s.store],
+    ...(s.catalog?.error ? [['', `its catalog could not be read${s.catalog.readAt ? ` (last read ${when(s.catalog.readAt, tz)})` : ''}: ${s.catalog.error}`]] : []),
     ['time zone', `${s.timeZone || 'system'} (times below are wall-clock times there)`],
   ];
   if (s.running) {
@@ -221,7 +271,8 @@ export function renderStatus(s: StatusResult): string {
   else rows.push(['queued', 'nothing']);
   rows.push(['next full', s.next.full ? when(s.next.full, tz) : 'not scheduled (FULL_BACKUP_SCHEDULE=off)']);
   rows.push(['next incremental', s.next.incremental ? when(s.next.incremental, tz) : 'not scheduled (INCREMENTAL_BACKUP_SCHEDULE=off)']);
-  rows.push(...lastLines('full', s.last.full, s.timeZone), ...lastLines('incremental', s.last.incremental, s.timeZone));
+  const newest = s.catalog?.newest;
+  rows.push(...lastLines('full', s.last.full, newest?.full ?? null, s.timeZone), ...lastLines('incremental', s.last.incremental, newest?.incremental ?? null, s.timeZone));
   return renderTable(rows);
 }
 
@@ -275,11 +326,11 @@ export function renderList(x: unknown): string {
 
 // --- restore, verify, anything else ------------------------------------------------------------
 
-/** Timings are `<step>Ms` numbers: "download+extract 1.2s, prepare 3.0s, total 4.5s". */
+/** Timings are `<step>Ms` numbers, in words: "download 1.2s, prepare 3.0s, put back 0.4s, total 4.5s". */
 function renderTimings(t: Record<string, number>): string {
   return Object.entries(t)
     .filter(([, v]) => typeof v === 'number')
-    .map(([k, v]) => `${k.replace(/Ms$/, '')} ${fmtDuration(v)}`)
+    .map(([k, v]) => `${k.replace(/Ms$/, '').replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()} ${fmtDuration(v)}`)
     .join(', ');
 }
 

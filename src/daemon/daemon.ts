@@ -25,6 +25,7 @@ import { runRestore } from '../restore/job.js';
 import { runVerify, verifyError, type VerifyReport } from '../verify/verify.js';
 import { abortUnfinishedUploads, prune, removeDeadJobLeftovers } from '../retention/prune.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
+import type { Manifest } from '../domain/manifest.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
@@ -32,10 +33,12 @@ import { ControlServer, type Connection } from './control.js';
 import { handlers } from './handlers/index.js';
 import { SystemdNotifier } from './notify.js';
 import { createNotifier, isStale, notifyChannels, staleAfterMs, type Notifier } from '../notify/notifier.js';
-import type { JobView, RestoreParams, RestoreResultView, StatusResult } from './protocol.js';
+import { estimateRaw, progressTotal } from './estimate.js';
+import { procScan, removeDeadTempDirs, type ProcessScan } from './leftovers.js';
+import type { JobView, RestoreParams, RestoreResultView, StatusResult, StoreCatalogView } from './protocol.js';
 import { JobQueue } from './queue.js';
 import { Scheduler } from './scheduler.js';
-import { lastOutcomes, loadState, recordJob, saveState, type DaemonState } from './state.js';
+import { lastOutcomes, lastSuccessAt, loadState, newestStored, recordJob, saveState, type DaemonState } from './state.js';
 
 /** What the control handlers may ask of the daemon. */
 export interface DaemonApi {
@@ -65,6 +68,11 @@ export class Daemon implements DaemonApi {
   private readonly lastErrorDetail = new Map<string, { exitCode?: number; stderrTail?: string[] }>();
   /** The last-success instant a stale alert was already sent for (one alert per episode). */
   private staleAlertedFor: string | null | undefined = undefined;
+  /** The store's valid backups as last read (at start, before each backup, after each job). */
+  private storedBackups: Manifest[] = [];
+  private catalogView: StoreCatalogView = { newest: { full: null, incremental: null }, readAt: null };
+  /** Who uses which paths, for the removal of dead jobs' temp dirs; /proc unless a test says otherwise. */
+  private readonly processes: ProcessScan = procScan();
 
   private constructor(
     private readonly loadOpts: LoadOptions,
@@ -103,23 +111,27 @@ export class Daemon implements DaemonApi {
 
   /**
    * Jobs the state file shows as queued or running belonged to a daemon that died (kill -9,
-   * crash, power loss): record them as failed, and remove the incomplete backups they left.
+   * crash, power loss): record them as crashed, and remove the incomplete backups they left.
+   * Not CANCELLED: nobody asked them to stop, and a cancellation is not an alert. The code is
+   * INTERNAL (the registry has none for "the process died"); the state is what people read.
    */
   private async recoverDeadJobs(): Promise<void> {
     const dead = this.state.jobs.filter((j) => j.state === 'running' || j.state === 'queued');
     if (!dead.length) return;
     const now = new Date().toISOString();
     for (const j of dead) {
-      j.state = 'failed';
+      j.state = 'crashed';
       j.finishedAt = now;
-      j.error = { code: 'CANCELLED', message: 'the daemon was killed or crashed while this job ran' };
-      this.logger.warn(`job ${j.id} was ${j.startedAt ? 'running' : 'queued'} when the daemon died; recorded as failed`, {
+      j.error = { code: 'INTERNAL', message: 'the daemon was killed or crashed while this job ran (daemon died)', stage: 'daemon' };
+      this.logger.warn(`job ${j.id} was ${j.startedAt ? 'running' : 'queued'} when the daemon died; recorded as crashed`, {
         event: 'daemon.dead_job',
         jobId: j.id,
         backupId: j.backupId,
       });
     }
     this.persist();
+    // Nobody was told when it died: this is the first moment anyone can be (a failure alert).
+    for (const j of dead) void this.notifyFinished(j);
     const ids = dead.map((j) => j.backupId).filter((x): x is string => !!x);
     try {
       const removed = await removeDeadJobLeftovers(this.storage, this.logger, pruneSettings(this.config), ids);
@@ -140,12 +152,16 @@ export class Daemon implements DaemonApi {
     this.logger.info('backupmate daemon starting', { event: 'daemon.start', version: VERSION, store: this.storage.description, socket: c.CONTROL_SOCKET });
     // The store must answer before we say READY: a daemon that cannot reach its store is not ready.
     await this.storage.list(c.FULL_BACKUP_PREFIX);
+    // Before any job of ours can create one: what is in LOCAL_TEMP_DIR now belongs to dead jobs
+    // (the option files hold the DB password) or to a live process beside us (a cron backup).
+    await removeDeadTempDirs(c.LOCAL_TEMP_DIR, this.processes, this.logger);
     this.control = new ControlServer(c.CONTROL_SOCKET, c.CONTROL_SOCKET_GROUP, handlers(this), this.logger);
     await this.control.listen();
     this.scheduler.start({ full: c.FULL_BACKUP_SCHEDULE, incremental: c.INCREMENTAL_BACKUP_SCHEDULE, timeZone: c.SCHEDULE_TIMEZONE });
     await this.notifier.ready(this.statusLine());
     this.logger.info('backupmate daemon ready', { event: 'daemon.ready', next: this.nextRuns() });
     await this.recoverDeadJobs();
+    await this.refreshCatalog();
     this.reportLastFailures();
     void this.catchUp();
     this.staleTimer = setInterval(() => this.checkStale(), 60_000);
@@ -203,11 +219,13 @@ export class Daemon implements DaemonApi {
         const decided = await decideBackup(c, settings, storage, log, kind, reason, pre.serverVersion);
         ctx.setBackupKind(decided.target.kind);
         ctx.setReason(decided.plan ? `${reason}: ${decided.reason}` : reason);
-        const estimate = await this.estimateRaw(decided.target.kind);
-        const m = await runBackup(storage, log, settings, decided.target, {
+        await this.refreshCatalog();
+        const target = decided.target;
+        const estimate = estimateRaw(this.storedBackups, target.kind, target.kind === 'incremental' ? target.fullId : undefined);
+        const m = await runBackup(storage, log, settings, target, {
           signal: ctx.signal,
           onStart: (id) => ctx.setBackupId(id),
-          onProgress: (p) => ctx.progress({ stage: 'backup', bytes: p.rawBytes, total: estimate }),
+          onProgress: (p) => ctx.progress({ stage: 'backup', bytes: p.rawBytes, total: progressTotal(estimate, p.rawBytes) }),
         }).catch((e: unknown) => {
           if (e instanceof BackupmateError) {
             this.lastErrorDetail.set(ctx.jobId, { exitCode: e.details.exitCode as number | undefined, stderrTail: e.details.stderrTail as string[] | undefined });
@@ -222,11 +240,21 @@ export class Daemon implements DaemonApi {
     };
   }
 
-  /** Expected raw size of a backup, for progress percentages: the newest full's (0 = unknown). */
-  private async estimateRaw(kind: 'full' | 'incremental'): Promise<number> {
-    if (kind !== 'full') return 0;
-    const done = [...this.state.jobs].reverse().find((j) => j.kind === 'backup' && j.backupKind === 'full' && j.state === 'succeeded');
-    return done?.progress?.bytes ?? 0;
+  /**
+   * Re-reads the store's catalog for status, the stale check and progress estimates. Never
+   * throws: a failed read keeps the previous view and says why (status shows it).
+   */
+  private async refreshCatalog(): Promise<void> {
+    // Jobs cancelled by a stop finish too: no reads (and no log lines) while the logger closes.
+    if (this.stopping) return;
+    try {
+      const catalog = await readCatalog(this.storage, catalogPrefixes(this.config));
+      this.storedBackups = catalog.backups.map((b) => b.manifest);
+      this.catalogView = { newest: newestStored(this.storedBackups), readAt: new Date().toISOString() };
+    } catch (e) {
+      this.catalogView = { ...this.catalogView, error: errorText(e) };
+      if (!this.stopping) this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
+    }
   }
 
   private onJobChange(job: JobView, ev: 'queued' | 'started' | 'updated' | 'progress' | 'finished'): void {
@@ -249,7 +277,12 @@ export class Daemon implements DaemonApi {
       };
       if (job.state === 'failed') this.logger.error(`job ${job.id} failed: ${job.error?.message}`, fields);
       else this.logger.info(`job ${job.id} ${job.state}`, fields);
-      if (ev === 'finished') void this.notifyFinished(job);
+      if (ev === 'finished') {
+        void this.notifyFinished(job);
+        // A backup, or a prune after it, changed the store; a restore or verify did not, but
+        // a cron backup may have meanwhile. Cheap next to a job.
+        void this.refreshCatalog();
+      }
       recordJob(this.state, job);
       this.state.nextJobSeq = this.queue.nextSeq;
       this.persist();
@@ -282,13 +315,12 @@ export class Daemon implements DaemonApi {
     const now = new Date();
     const limit = staleAfterMs(c, now);
     if (!limit) return;
-    const last = [...this.state.jobs].reverse().find((j) => j.kind === 'backup' && j.state === 'succeeded');
-    const lastAt = last?.finishedAt ? new Date(last.finishedAt) : null;
+    const episode = lastSuccessAt(this.state.jobs, this.catalogView);
+    const lastAt = episode ? new Date(episode) : null;
     if (!isStale(lastAt, this.startedAt, limit, now)) {
       this.staleAlertedFor = undefined;
       return;
     }
-    const episode = last?.finishedAt ?? null;
     if (this.staleAlertedFor === episode) return;
     this.staleAlertedFor = episode;
     this.logger.error(`no backup has succeeded for more than ${Math.round(limit / 3_600_000)}h (last success: ${episode ?? 'never'})`, {
@@ -343,6 +375,7 @@ export class Daemon implements DaemonApi {
       last: { full: lastOutcomes(jobs, 'full'), incremental: lastOutcomes(jobs, 'incremental') },
       recent: jobs.slice(-10),
       store: this.storage.description,
+      catalog: this.catalogView,
     };
   }
 
@@ -538,6 +571,8 @@ export class Daemon implements DaemonApi {
     for (const w of next.warnings) this.logger.warn(w, { event: 'config.warning' });
     this.scheduler.start({ full: next.FULL_BACKUP_SCHEDULE, incremental: next.INCREMENTAL_BACKUP_SCHEDULE, timeZone: next.SCHEDULE_TIMEZONE });
     this.logger.info('configuration reloaded', { event: 'config.reload', status: 'applied', next: this.nextRuns() });
+    // The store (or its prefixes) may be another now: status must not show the old one's backups.
+    void this.refreshCatalog();
     for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE'] as const) {
       if (next[key] !== prev[key]) this.logger.warn(`${key} changed: restart the daemon for it to take effect`, { event: 'config.reload', key });
     }

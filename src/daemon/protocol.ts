@@ -51,7 +51,11 @@ export type DaemonMessage = EventMessage | ResultMessage | ErrorMessage;
 
 // --- params and results of each method -------------------------------------------------------
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * 'crashed': the job was queued or running when the daemon died (kill -9, crash, power loss); the
+ * next start records it so (never as cancelled: nobody asked for it to stop).
+ */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'crashed';
 export type JobKind = 'backup' | 'restore' | 'verify';
 
 export interface JobView {
@@ -86,7 +90,28 @@ export interface StatusResult {
     incremental: { success: JobView | null; failure: JobView | null };
   };
   recent: JobView[];
+  /** The store's description (no secrets), e.g. `s3://bucket (http://127.0.0.1:9000)`. */
   store: string;
+  /**
+   * What the store's catalog holds, whoever took the backups (the daemon, or `backupmate backup`
+   * from cron): the newest valid backup per kind. Read at start and after each job, so status
+   * stays cheap; `readAt` null until the first read, `error` when the last read failed (the
+   * previous newest are kept). Absent from daemons before 0.2.
+   */
+  catalog?: StoreCatalogView;
+}
+
+export interface StoredBackupView {
+  id: string;
+  finishedAt: string;
+  rawBytes: number;
+  storedBytes: number;
+}
+
+export interface StoreCatalogView {
+  newest: { full: StoredBackupView | null; incremental: StoredBackupView | null };
+  readAt: string | null;
+  error?: string;
 }
 
 /** backup: params { kind?: 'full'|'incremental'|'auto' }; result: JobView (queued). With --wait the client then follows progress via events until the job ends: the daemon keeps the connection open when params.wait is true, sending progress events and a final result JobView. */

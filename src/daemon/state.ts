@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { JobView } from './protocol.js';
+import type { Manifest } from '../domain/manifest.js';
+import type { JobView, StoreCatalogView, StoredBackupView } from './protocol.js';
 
 export interface DaemonState {
   format: 'backupmate-state/1';
@@ -49,9 +50,32 @@ export function recordJob(state: DaemonState, job: JobView): void {
   if (state.jobs.length > MAX_JOBS) state.jobs.splice(0, state.jobs.length - MAX_JOBS);
 }
 
-/** Last success and last failure of backups of the given kind. */
+/**
+ * Last success and last failure of backups of the given kind. A job that died with the daemon
+ * ('crashed') is a failure: no backup came of it and nobody asked for it to stop.
+ */
 export function lastOutcomes(jobs: readonly JobView[], kind: 'full' | 'incremental'): { success: JobView | null; failure: JobView | null } {
   const mine = jobs.filter((j) => j.kind === 'backup' && j.backupKind === kind);
-  const last = (st: JobView['state']) => [...mine].reverse().find((j) => j.state === st) ?? null;
-  return { success: last('succeeded'), failure: last('failed') };
+  const last = (...st: JobView['state'][]) => [...mine].reverse().find((j) => st.includes(j.state)) ?? null;
+  return { success: last('succeeded'), failure: last('failed', 'crashed') };
+}
+
+/** The newest valid backup of each kind among the store's manifests (by finish time). */
+export function newestStored(backups: readonly Manifest[]): StoreCatalogView['newest'] {
+  const newest = (kind: 'full' | 'incremental'): StoredBackupView | null => {
+    const m = backups.filter((b) => b.kind === kind).sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0];
+    return m ? { id: m.id, finishedAt: m.finishedAt, rawBytes: m.rawBytes, storedBytes: m.storedBytes } : null;
+  };
+  return { full: newest('full'), incremental: newest('incremental') };
+}
+
+/**
+ * When a backup last succeeded, for the stale alert: the newer of the daemon's own last successful
+ * backup job and the newest backup in the store, whoever took it (a cron `backupmate backup`
+ * beside the daemon is a backup too). null when neither knows one.
+ */
+export function lastSuccessAt(jobs: readonly JobView[], catalog: Pick<StoreCatalogView, 'newest'>): string | null {
+  const job = [...jobs].reverse().find((j) => j.kind === 'backup' && j.state === 'succeeded');
+  const times = [job?.finishedAt, catalog.newest.full?.finishedAt, catalog.newest.incremental?.finishedAt].filter((x): x is string => !!x && Number.isFinite(Date.parse(x)));
+  return times.sort((a, b) => Date.parse(b) - Date.parse(a))[0] ?? null;
 }

@@ -111,7 +111,7 @@ export function formatJobMessage(o: JobOutcome, opts: FormatOptions = {}): Notif
 
   const facts = jobFacts(o, opts);
   const tail = stderrTail(o.error?.stderrTail);
-  const step = kind === 'success' ? null : nextStep(o.error?.code ?? (kind === 'cancelled' ? 'CANCELLED' : 'INTERNAL'), o.error?.stage);
+  const step = kind === 'success' ? null : nextStep(o.error?.code ?? (kind === 'cancelled' ? 'CANCELLED' : 'INTERNAL'), o.error?.stage, { stderrShown: tail.length > 0 });
 
   // E-mail: facts as aligned "Name: value" lines, stderr indented (a plain-text code block).
   const lines = [`${what} ${kind === 'success' ? 'succeeded' : kind === 'cancelled' ? 'was cancelled' : 'FAILED'} on ${o.host}`, ''];

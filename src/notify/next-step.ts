@@ -13,30 +13,43 @@ const LOG = 'journalctl -u backupmate';
 /** Stages that run mariabackup itself (backup, restore prepare and put-back). */
 const MARIABACKUP_STAGES = new Set(['mariabackup', 'prepare', 'copy-back', 'move-back', 'target-dir']);
 
-function toolFailed(stage: string | undefined): string {
+/**
+ * `shown`: the message quotes the program's stderr above the sentence. Without it, "the output
+ * above" would point at nothing: the sentence sends the reader to the log instead.
+ */
+function toolFailed(stage: string | undefined, shown: boolean): string {
+  const where = shown ? 'above' : `in the log (${LOG})`;
   switch (stage) {
     case 'mariabackup':
       return (
-        "check mariabackup's output above; the backup user's privileges (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR) " +
+        `check mariabackup's output ${where}; the backup user's privileges (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR) ` +
         'and that mariabackup matches the server version'
       );
     case 'prepare':
       return (
-        "check mariabackup --prepare's output above; mariabackup must match the version that took the backup, " +
+        `check mariabackup --prepare's output ${where}; mariabackup must match the version that took the backup, ` +
         'and LOCAL_TEMP_DIR needs room for the whole data set'
       );
     case 'copy-back':
     case 'move-back':
     case 'target-dir':
-      return "check mariabackup's output above; free space and permissions in the target directory (MARIADB_DATADIR or --target-dir)";
+      return `check mariabackup's output ${where}; free space and permissions in the target directory (MARIADB_DATADIR or --target-dir)`;
     case 'compressor':
     case 'decompressor':
-      return `check the ${stage}'s output above (zstd or gzip, per COMPRESSION) and free space in LOCAL_TEMP_DIR`;
+      return `check the ${stage}'s output ${where} (zstd or gzip, per COMPRESSION) and free space in LOCAL_TEMP_DIR`;
     case 'mbstream':
     case 'extract':
-      return "check mbstream's output above, that MBSTREAM_PATH matches the backup's MariaDB version, and free space in LOCAL_TEMP_DIR";
+      return `check mbstream's output ${where}, that MBSTREAM_PATH matches the backup's MariaDB version, and free space in LOCAL_TEMP_DIR`;
+    case 'mariadb-client':
+      // mariadb/server.ts quotes the client's complaint in the error message itself.
+      return (
+        'the server could not be asked (the error quotes the mariadb client): check that MariaDB runs and answers on ' +
+        'DB_SOCKET (or DB_HOST:DB_PORT) and that DB_USER and DB_PASSWORD are right, then backupmate config check'
+      );
     default:
-      return `check the ${stage ? `${stage} ` : ''}output above (last lines of stderr) and the log (${LOG})`;
+      return shown
+        ? `check the ${stage ? `${stage} ` : ''}output above (last lines of stderr) and the log (${LOG})`
+        : `read the error and this job's lines in the log (${LOG}, e.g. with --since of the job's start)`;
   }
 }
 
@@ -47,7 +60,7 @@ function toolMissing(stage: string | undefined): string {
   return `install the missing program or set its path (MARIADB_BACKUP_PATH, MBSTREAM_PATH); then backupmate config check`;
 }
 
-const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined) => string>> = {
+const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined, stderrShown: boolean) => string>> = {
   USAGE: () => 'check the command line (backupmate --help, backupmatectl --help)',
   CONFIG: () => 'fix the configuration (backupmate config check)',
   BACKUP_NOT_FOUND: () => 'pick a backup that exists (backupmatectl list)',
@@ -55,7 +68,9 @@ const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined) => string>
     'do not rely on this backup: check it again (backupmatectl verify), look for a partial upload or changed objects in the store, ' +
     'and take a new full backup (backupmatectl backup --full)',
   TARGET_STATE: () => 'make the restore target safe as the message says (stop the server, empty or move the directory), then restore again',
-  STORAGE: () => 'check the store: credentials, bucket name, region, endpoint (backupmate config check)',
+  STORAGE: () =>
+    'the store could not be reached or refused the request: check S3_ENDPOINT and the network first, then the credentials, ' +
+    'bucket name and region (backupmate config check); a failed backup left nothing valid-looking, and the next run tries again',
   TOOL_FAILED: toolFailed,
   TOOL_MISSING: toolMissing,
   CANCELLED: () => 'nothing to fix if the cancel was intended (backupmatectl cancel or a daemon stop); otherwise start it again (backupmatectl backup)',
@@ -65,7 +80,11 @@ const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined) => string>
   BUSY: () => 'wait for the running job (backupmatectl status) or cancel it (backupmatectl cancel), then try again',
   DECLINED: () => 'nothing was changed; run the command again and confirm if you meant it',
   PROTOCOL: () => 'use backupmatectl and backupmate of the same version (backupmatectl --version, backupmate --version)',
-  INTERNAL: () => `a bug: report it with the log (${LOG})`,
+  INTERNAL: (stage) =>
+    stage === 'daemon'
+      ? `the daemon died while this job ran (kill -9, out of memory, a crash or the host going down): see why in the log around the job's start (${LOG}; after a reboot add -b -1) and in dmesg; ` +
+        'what the job left was removed at the restart, and the next run tries again'
+      : `a bug: report it with the log (${LOG})`,
 };
 
 function isKnownCode(code: string): code is ErrorCode {
@@ -74,10 +93,11 @@ function isKnownCode(code: string): code is ErrorCode {
 
 /**
  * What to do about a failure with error `code` in `stage` (stage may be unknown). Always returns
- * one non-empty sentence without a trailing period.
+ * one non-empty sentence without a trailing period. `stderrShown`: whether the message the sentence
+ * ends quotes the failing program's stderr (only then may it say "the output above").
  */
-export function nextStep(code: string, stage?: string): string {
-  if (isKnownCode(code)) return BY_CODE[code](stage || undefined);
+export function nextStep(code: string, stage?: string, opts: { stderrShown?: boolean } = {}): string {
+  if (isKnownCode(code)) return BY_CODE[code](stage || undefined, opts.stderrShown ?? true);
   return `see the log (${LOG}) for error ${code || '(no code)'}`;
 }
 

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Store } from '../helpers/backupmate.js';
+import { backupmate, makeWorkdir, type Store } from '../helpers/backupmate.js';
 import { ctl, jsonResult, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { loadSampleData } from '../helpers/data.js';
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../helpers/mariadb.js';
@@ -23,10 +23,19 @@ beforeAll(async () => {
   await loadSampleData(source, { rows: 60_000 });
 });
 
+/** Directories this file made besides the daemons' own; removed with them at the end. */
+const tempDirs: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
+
 afterAll(async () => {
   for (const d of daemons) await d.stop('SIGKILL').catch(() => {});
   await stopAllServers();
   await stopAllS3rvers();
+  for (const d of [...tempDirs, ...daemons.map((x) => x.dir)]) await fs.rm(d, { recursive: true, force: true }).catch(() => {});
 });
 
 async function daemon(store: Store, extra: Record<string, string>, env: Record<string, string> = {}, reuseDir?: string): Promise<DaemonHandle> {
@@ -49,7 +58,7 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
 
 describe('scheduled backups', () => {
   test('a full at start (catch-up), then incrementals on a 4-second schedule; status and list show them; sd_notify READY and STATUS', async () => {
-    const notifyDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-notify-'));
+    const notifyDir = await tempDir('bm-notify-');
     const notifySocket = path.join(notifyDir, 'notify.sock');
     const listener = execa('python3', [path.resolve('test/helpers/notify-listener.py'), notifySocket], { buffer: false, reject: false });
     let notes = '';
@@ -99,9 +108,40 @@ describe('scheduled backups', () => {
   });
 });
 
+describe('the store as status sees it', () => {
+  test('a full the CLI took shows in status of a daemon started afterwards, and sizes the next full\'s progress (never 100% before the end)', async () => {
+    const store: Store = { kind: 'file', path: await tempDir('bm-store-') };
+    const work = await makeWorkdir(source, store);
+    tempDirs.push(work);
+    const cli = await backupmate(work, ['backup', '--full']);
+    expect(cli.exitCode).toBe(0);
+    const manifests = (await fs.readdir(store.path, { recursive: true })).map(String).filter((f) => f.endsWith('manifest.json'));
+    expect(manifests).toHaveLength(1);
+    const cliId = path.basename(path.dirname(manifests[0]));
+
+    const d = await daemon(store, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off' });
+    const st = await until('status with the catalog read', async () => {
+      const s = jsonResult((await ctl(d.socket, ['--json', 'status'])).stdout) as { catalog?: { readAt: string | null; newest: { full: { id: string } | null } } };
+      return s.catalog?.readAt ? s : null;
+    });
+    expect(st.catalog?.newest.full?.id).toBe(cliId);
+    const human = await ctl(d.socket, ['status']);
+    expect(human.stdout).toMatch(new RegExp(`^full +last success {2}.*: backup ${cliId}, .* \\(in the store, not taken by this daemon\\)$`, 'm'));
+    expect(human.stdout).not.toMatch(/^full +last success {2}never/m);
+
+    // The daemon has no full of its own: the estimate comes from the store's (the CLI's) full.
+    const b = await ctl(d.socket, ['backup', '--full', '--wait']);
+    expect(b.exitCode).toBe(0);
+    const backupLines = b.stderr.split('\n').filter((l) => /^backup \d{8}T\d{6}Z: \d+% /.test(l));
+    expect(backupLines.length).toBeGreaterThan(0);
+    expect(backupLines.filter((l) => /: 100% /.test(l))).toEqual([]);
+    expect(await d.stop()).toBe(0);
+  });
+});
+
 describe('signals', () => {
   test('SIGTERM during a backup: exit 0, no manifest, nothing left in the store, no mariabackup left running', async () => {
-    const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-'));
+    const storeDir = await tempDir('bm-store-');
     // Slow compression so the backup is surely still running when SIGTERM arrives.
     const d = await daemon({ kind: 'file', path: storeDir }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off', COMPRESSION_LEVEL: '19' });
     const q = await ctl(d.socket, ['backup', '--full']);
@@ -118,8 +158,8 @@ describe('signals', () => {
     expect(ps.stdout).toBe('');
   });
 
-  test('kill -9 of the daemon mid-backup: nothing valid-looking, no child left; the next start cleans up and the next backup succeeds', async () => {
-    const storeDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-'));
+  test('kill -9 of the daemon mid-backup: nothing valid-looking, no child left; the next start cleans up (store and LOCAL_TEMP_DIR), shows the job as crashed, and the next backup succeeds', async () => {
+    const storeDir = await tempDir('bm-store-');
     const store: Store = { kind: 'file', path: storeDir };
     const extra = { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off', COMPRESSION_LEVEL: '19' };
     const d1 = await daemon(store, extra);
@@ -146,27 +186,49 @@ describe('signals', () => {
     const files = (await fs.readdir(storeDir, { recursive: true })).map(String);
     expect(files.filter((f) => f.endsWith('manifest.json'))).toEqual([]);
     expect(files.some((f) => f.includes('.partial-') || /data\.\d+$/.test(f))).toBe(true); // leftovers exist
+    // The dead job's temp dir holds the 0600 option file with the DB password.
+    const tmp = path.join(d1.dir, 'tmp');
+    const optionFiles = async () => (await fs.readdir(tmp, { recursive: true })).map(String).filter((f) => f.startsWith('backup-') && f.endsWith('.cnf'));
+    expect(await optionFiles()).not.toEqual([]);
+    // A one-shot backup beside the daemon (cron) works in a dir of its own: it must survive.
+    const live = path.join(tmp, 'backup-20991231T000000Z-cron01');
+    await fs.mkdir(live);
+    const beside = execa('sleep', ['300'], { cwd: live, reject: false });
 
-    // A new daemon on the same state dir and config: the dead job is recorded as failed and its
-    // leftovers (objects and partial files) are removed.
-    const d2 = await daemon(store, extra, {}, d1.dir);
-    const cleanup = await d2.waitForLog((l) => l.event === 'daemon.cleanup');
-    expect((cleanup.keys as string[]).length + (cleanup.aborted as string[]).length).toBeGreaterThan(0);
-    const left = (await fs.readdir(storeDir, { recursive: true })).map(String);
-    expect(left.filter((f) => f.includes('.partial-') || /data\.\d+$/.test(f))).toEqual([]);
-    const st = jsonResult((await ctl(d2.socket, ['--json', 'status'])).stdout) as { last: { full: { failure: { error: { message: string } } | null } } };
-    expect(st.last.full.failure?.error.message).toMatch(/killed or crashed/);
+    try {
+      // A new daemon on the same state dir and config: the dead job is recorded as crashed, its
+      // leftovers in the store (objects and partial files) and in LOCAL_TEMP_DIR are removed.
+      const d2 = await daemon(store, extra, {}, d1.dir);
+      const cleanup = await d2.waitForLog((l) => l.event === 'daemon.cleanup' && 'keys' in l);
+      expect((cleanup.keys as string[]).length + (cleanup.aborted as string[]).length).toBeGreaterThan(0);
+      const left = (await fs.readdir(storeDir, { recursive: true })).map(String);
+      expect(left.filter((f) => f.includes('.partial-') || /data\.\d+$/.test(f))).toEqual([]);
+      expect(await optionFiles()).toEqual([]);
+      expect((await fs.readdir(tmp)).filter((f) => f.startsWith('backup-'))).toEqual([path.basename(live)]);
+      const removed = d2.logLines().filter((l) => l.event === 'daemon.cleanup' && l.status === 'removed');
+      expect(removed.length).toBeGreaterThan(0);
+      expect(removed.every((l) => String(l.path).startsWith(`${tmp}/backup-`))).toBe(true);
+      expect(d2.logLines().find((l) => l.event === 'daemon.cleanup' && l.status === 'kept')).toMatchObject({ path: live, reason: `process ${beside.pid} uses it` });
 
-    const b = await ctl(d2.socket, ['backup', '--full', '--wait']);
-    expect(b.exitCode).toBe(0);
-    const listed = jsonResult((await ctl(d2.socket, ['list', '--json'])).stdout) as Listed;
-    expect(listed.backups).toHaveLength(1);
-    expect(listed.incomplete).toEqual([]);
-    expect(await d2.stop()).toBe(0);
+      const st = jsonResult((await ctl(d2.socket, ['--json', 'status'])).stdout) as { last: { full: { failure: { state: string; error: { message: string } } | null } } };
+      expect(st.last.full.failure?.state).toBe('crashed');
+      expect(st.last.full.failure?.error.message).toMatch(/killed or crashed/);
+      expect((await ctl(d2.socket, ['status'])).stdout).toMatch(/^ +last failure {2}.*: crashed: the daemon was killed or crashed while this job ran/m);
+
+      const b = await ctl(d2.socket, ['backup', '--full', '--wait']);
+      expect(b.exitCode).toBe(0);
+      const listed = jsonResult((await ctl(d2.socket, ['list', '--json'])).stdout) as Listed;
+      expect(listed.backups).toHaveLength(1);
+      expect(listed.incomplete).toEqual([]);
+      expect(await d2.stop()).toBe(0);
+    } finally {
+      beside.kill('SIGKILL');
+      await beside;
+    }
   });
 
   test('SIGHUP with a broken configuration keeps the old one; a valid one is applied', async () => {
-    const d = await daemon({ kind: 'file', path: await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-')) }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: '0 3 * * *' });
+    const d = await daemon({ kind: 'file', path: await tempDir('bm-store-') }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: '0 3 * * *' });
     const before = jsonResult((await ctl(d.socket, ['--json', 'status'])).stdout) as { next: { incremental: string } };
     const good = await fs.readFile(d.configFile, 'utf8');
     await fs.writeFile(d.configFile, good.replace("INCREMENTAL_BACKUP_SCHEDULE='0 3 * * *'", "INCREMENTAL_BACKUP_SCHEDULE='every tuesday'"));
@@ -188,7 +250,7 @@ describe('signals', () => {
 
 describe('control channel', () => {
   test('an unprivileged user is refused with a message naming the group to join', async () => {
-    const d = await daemon({ kind: 'file', path: await fs.mkdtemp(path.join(os.tmpdir(), 'bm-store-')) }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off' });
+    const d = await daemon({ kind: 'file', path: await tempDir('bm-store-') }, { FULL_BACKUP_SCHEDULE: 'off', INCREMENTAL_BACKUP_SCHEDULE: 'off' });
     // The test's temp dirs must be traversable for the socket's own permissions to decide.
     await fs.chmod(d.dir, 0o755);
     await fs.chmod(path.dirname(d.socket), 0o755);
@@ -209,7 +271,7 @@ describe('control channel', () => {
 
 describe('server-managed restore', () => {
   test('backupmatectl restore <timestamp> --move-back --yes stops the server, moves the datadir aside, restores, chowns and starts it', async () => {
-    const startScript = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bm-svc-')), 'start.sh');
+    const startScript = path.join(await tempDir('bm-svc-'), 'start.sh');
     await fs.writeFile(
       startScript,
       `#!/bin/sh\nsetsid ${source.commandLine.map((a) => `'${a}'`).join(' ')} </dev/null >/dev/null 2>&1 &\n`,

@@ -223,6 +223,24 @@ describe('backup', () => {
     expect(err.split('\n').filter((l) => l.includes('%'))).toHaveLength(1); // one line, redrawn
   });
 
+  test('--wait on a terminal: the final state line comes after the last bar, and no bar is redrawn after it', async () => {
+    const d = await fakeDaemon((_req, peer) => {
+      peer.send({ event: 'state', state: 'running', backupId: '20261121T040000Z', reason: 'r' });
+      for (let i = 0; i <= 3; i++) peer.send({ event: 'progress', stage: 'backup', backupId: '20261121T040000Z', bytes: i * 100 * MiB, total: 400 * MiB });
+      peer.send({ event: 'state', state: 'succeeded', backupId: '20261121T040000Z', reason: 'r' });
+      peer.send({ result: done });
+      peer.end();
+    });
+    const t = testIo({ isTTY: { stdin: false, stderr: true } });
+    expect(await main(['backup', '--wait', '--socket', d.socket], t.io)).toBe(0);
+    const err = t.err();
+    const final = err.indexOf('backup 20261121T040000Z: succeeded (r)\n');
+    expect(final).toBeGreaterThan(0);
+    expect(err.slice(0, final)).toMatch(/75% 300\.0 MiB[^\n]*\x1b\[K\n$/); // the last sample, drawn, its line ended
+    expect(err.slice(final)).toBe('backup 20261121T040000Z: succeeded (r)\n'); // nothing redrawn after it
+    expect(t.out()).toBe('backup 20261121T040000Z succeeded: full, 300.0 MiB in 2m0s (job 7)\n');
+  });
+
   test("--wait to a failure: the daemon's message, the exit status of its code", async () => {
     const d = await fakeDaemon(followScript({ error: { code: 'TOOL_FAILED', message: 'backup 20261121T040000Z failed: mariabackup exited with status 1' } }));
     const t = testIo();
@@ -291,7 +309,7 @@ describe('restore and its confirmation', () => {
     expect(await main(['restore', 'latest', '--copy-back', '--socket', d.socket], t.io)).toBe(0);
     await d.handled;
     expect(d.received).toEqual([
-      { v: 1, id: 1, method: 'restore', params: { id: 'latest', mode: 'copy-back', yes: false, noStart: false } },
+      { v: 1, id: 1, method: 'restore', params: { id: 'latest', mode: 'copy-back', yes: false, noStart: false, interactive: true } },
       { v: 1, id: 1, method: 'confirm', params: { yes: true } },
     ]);
     expect(t.err()).toContain(`${prompt}\nproceed? [y/N] `);
@@ -308,14 +326,26 @@ describe('restore and its confirmation', () => {
     expect(t.err()).toMatch(/backupmatectl: restore not confirmed: nothing was changed\n$/);
   });
 
-  test('stdin is no terminal and no --yes: answers no, DECLINED, says to pass --yes', async () => {
-    const d = await askingDaemon();
-    const t = testIo({ input: 'y\n' }); // even a "y" in a pipe is not a person answering
-    expect(await main(['restore', 'latest', '--copy-back', '--socket', d.socket], t.io)).toBe(67);
-    await d.handled;
-    expect(d.received[1]).toEqual({ v: 1, id: 1, method: 'confirm', params: { yes: false } });
-    expect(t.err()).toContain('backupmatectl: restore needs a confirmation, and stdin is not a terminal to ask on: answered no, nothing was changed; pass --yes for non-interactive use\n');
-    expect(t.err()).not.toContain('proceed?');
+  test.each([['--copy-back'], ['--move-back']])(
+    'stdin is no terminal and no --yes (%s): declined before anything is sent (nothing downloaded), 67',
+    async (mode) => {
+      const d = await askingDaemon();
+      const t = testIo({ input: 'y\n' }); // even a "y" in a pipe is not a person answering
+      expect(await main(['restore', 'latest', mode, '--socket', d.socket], t.io)).toBe(67);
+      expect(d.received).toEqual([]);
+      expect(t.err()).toBe('backupmatectl: restore not confirmed: no terminal to ask and no --yes given; nothing was downloaded or changed\n');
+      expect(t.out()).toBe('');
+    },
+  );
+
+  test('a --target-dir restore needs no confirmation: sent without a terminal, saying it is not interactive', async () => {
+    const d = await fakeDaemon((_req, peer) => {
+      peer.send({ result: { ...restored, mode: 'target-dir', destination: '/work/here/x', movedAside: null, serverStarted: false } });
+      peer.end();
+    });
+    const t = testIo();
+    expect(await main(['restore', 'latest', '--target-dir', 'x', '--socket', d.socket], t.io)).toBe(0);
+    expect(d.received[0].params).toEqual({ id: 'latest', mode: 'target-dir', targetDir: '/work/here/x', yes: false, noStart: false, interactive: false });
   });
 
   test('after a "no" the daemon may close without answering: still DECLINED; with --json its lines are printed', async () => {
@@ -325,7 +355,8 @@ describe('restore and its confirmation', () => {
       peer.end();
     });
     const t = testIo();
-    expect(await main(['--json', 'restore', 'latest', '--copy-back', '--socket', d.socket], t.io)).toBe(67);
+    // A daemon that asks anyway, with no terminal to ask on: answered no.
+    expect(await main(['--json', 'restore', 'latest', '--target-dir', 'x', '--socket', d.socket], t.io)).toBe(67);
     await d.handled;
     expect(d.received[1]).toEqual({ v: 1, id: 1, method: 'confirm', params: { yes: false } });
     expect(JSON.parse(t.out())).toEqual({ v: 1, id: 1, event: 'confirm', prompt, datadir: '/var/lib/mysql', stopCommand: null });
@@ -338,7 +369,7 @@ describe('restore and its confirmation', () => {
     expect(await main(['restore', '--time', '2026-11-21 10:30', '--target-dir', 'restored', '--yes', '--no-start', '--socket', d.socket], t.io)).toBe(0);
     await d.handled;
     expect(d.received).toEqual([
-      { v: 1, id: 1, method: 'restore', params: { time: '2026-11-21 10:30', mode: 'target-dir', targetDir: '/work/here/restored', yes: true, noStart: true } },
+      { v: 1, id: 1, method: 'restore', params: { time: '2026-11-21 10:30', mode: 'target-dir', targetDir: '/work/here/restored', yes: true, noStart: true, interactive: false } },
       { v: 1, id: 1, method: 'confirm', params: { yes: true } },
     ]);
     expect(t.err()).not.toContain('proceed?');

@@ -155,9 +155,46 @@ describe('progress lines', () => {
       '\r\x1b[Ka log line\nbackup: [##########----------] 50% 50 B',
       '\rbackup: [####################] 100% 100 B\x1b[K',
       '\n',
-      '\rprepare: 0 B\x1b[K',
+      '\rpreparing the backup…\x1b[K',
       '\n',
     ]);
+  });
+
+  test('a stage without bytes (stopping, starting MariaDB) is shown as what it does, not "0 B"', () => {
+    expect(formatProgress({ stage: 'stop', bytes: 0, total: 0 }, null, true)).toBe('stopping MariaDB…');
+    expect(formatProgress({ stage: 'start', bytes: 0, total: 0 }, null, false)).toBe('starting MariaDB…');
+    expect(formatProgress({ stage: 'cleanup', bytes: 0, total: 0, backupId: 'X' }, null, false)).toBe('cleanup X…');
+    // Bytes or a total still show as bytes.
+    expect(formatProgress({ stage: 'upload', bytes: 0, total: 10 }, null, false)).toBe('upload: 0% 0 B');
+    expect(formatProgress({ stage: 'upload', bytes: 5, total: 0 }, null, false)).toBe('upload: 5 B');
+  });
+
+  test('finish() first shows the newest sample that throttling held back, so nothing is redrawn after what follows', () => {
+    let t = 0;
+    const out: string[] = [];
+    const v = new ProgressView('bar', (s) => out.push(s), () => t);
+    v.update({ stage: 'backup', bytes: 0, total: 100 });
+    t = 50;
+    v.update({ stage: 'backup', bytes: 99, total: 100 }); // throttled
+    v.finish();
+    v.note('backup: succeeded');
+    expect(out).toEqual(['\rbackup: [--------------------] 0% 0 B\x1b[K', '\rbackup: [###################-] 99% 99 B\x1b[K', '\n', 'backup: succeeded\n']);
+    // The same when the next stage starts: the ended stage's line shows where it really ended.
+    const staged: string[] = [];
+    const b = new ProgressView('bar', (s) => staged.push(s), () => t);
+    b.update({ stage: 'backup', bytes: 0, total: 100 });
+    t += 50;
+    b.update({ stage: 'backup', bytes: 80, total: 100 }); // throttled
+    b.update({ stage: 'upload', bytes: 1, total: 0 });
+    expect(staged).toEqual(['\rbackup: [--------------------] 0% 0 B\x1b[K', '\rbackup: [################----] 80% 80 B\x1b[K', '\n', '\rupload: 1 B\x1b[K']);
+    const lines: string[] = [];
+    const l = new ProgressView('lines', (s) => lines.push(s), () => t);
+    l.update({ stage: 'backup', bytes: 1, total: 100 });
+    t += 1000;
+    l.update({ stage: 'backup', bytes: 60, total: 100 }); // within the 5 s period
+    l.finish();
+    l.finish(); // idempotent
+    expect(lines).toEqual(['backup: 1% 1 B\n', 'backup: 60% 60 B 59 B/s\n']);
   });
 
   test("'off' writes nothing", () => {
@@ -228,6 +265,35 @@ describe('renderStatus', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  test("last success: the store's newest backup when it is newer than the daemon's own (a cron backup); crashed jobs read as crashed", () => {
+    const text = renderStatus(
+      status({
+        last: {
+          full: { success: job(), failure: job({ id: '8', state: 'crashed', finishedAt: '2026-11-21T05:00:00.000Z', error: { code: 'INTERNAL', message: 'the daemon was killed or crashed while this job ran (daemon died)' } }) },
+          incremental: { success: null, failure: null },
+        },
+        catalog: {
+          newest: {
+            full: { id: '20261120T030000Z', finishedAt: '2026-11-20T03:30:00.000Z', rawBytes: 2 * GiB, storedBytes: GiB },
+            incremental: { id: '20261121T110000Z', finishedAt: '2026-11-21T11:05:00.000Z', rawBytes: 2 * MiB, storedBytes: MiB },
+          },
+          readAt: '2026-11-21T11:10:00.000Z',
+        },
+      }),
+    );
+    // The daemon's full job (11-21) is newer than the store's newest full (11-20): the job is shown.
+    expect(text).toMatch(/^full +last success {2}2026-11-21T04:12:03: backup 20261121T030000Z, 1\.2 GiB in 12m3s \(job 7\)$/m);
+    expect(text).toMatch(/^ +last failure {2}2026-11-21T06:00: crashed: the daemon was killed or crashed while this job ran \(daemon died\) \(job 8\)$/m);
+    expect(text).toMatch(/^incremental +last success {2}2026-11-21T12:05: backup 20261121T110000Z, 1\.0 MiB \(in the store, not taken by this daemon\)$/m);
+    expect(text).not.toMatch(/catalog could not be read/);
+  });
+
+  test("a catalog that could not be read says so under the store; an older daemon's status (no catalog) still renders", () => {
+    const text = renderStatus(status({ catalog: { newest: { full: null, incremental: null }, readAt: null, error: 'STORAGE: connect ECONNREFUSED 127.0.0.1:9000' } }));
+    expect(text).toMatch(/^store +s3:\/\/bucket\/backups\/\n +its catalog could not be read: STORAGE: connect ECONNREFUSED 127\.0\.0\.1:9000$/m);
+    expect(renderStatus(status())).toMatch(/^incremental +last success {2}never$/m);
   });
 
   test('idle with nothing queued', () => {
@@ -308,13 +374,13 @@ test('renderRestore: where it went, the chain, timings, what to do next', () => 
     destination: '/var/lib/mysql',
     movedAside: '/var/lib/mysql.before-restore-20261121T130000Z',
     serverStarted: true,
-    timings: { downloadMs: 1500, prepareMs: 62_000 },
+    timings: { downloadMs: 1500, prepareMs: 62_000, putBackMs: 4000, totalMs: 67_000 },
   });
   expect(text).toBe(
     [
       'restored backup 20261121T120000Z into /var/lib/mysql (copy-back)',
       '  chain applied in order: 20261121T040000Z -> 20261121T120000Z',
-      '  download 1.5s, prepare 1m2s',
+      '  download 1.5s, prepare 1m2s, put back 4.0s, total 1m7s',
       '  the previous datadir was moved aside to /var/lib/mysql.before-restore-20261121T130000Z (delete it yourself once the restore is confirmed)',
       '  MariaDB was started again',
       '',

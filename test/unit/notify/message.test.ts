@@ -99,6 +99,22 @@ describe('formatJobMessage: a failed backup', () => {
 });
 
 describe('formatJobMessage: other outcomes', () => {
+  test('a failure without stderr never points at "the output above": it names where to look', () => {
+    const base = { host: 'db1', jobId: 'j-8', kind: 'full' as const, trigger: 'schedule', status: 'failed' as const };
+    const client = formatJobMessage({
+      ...base,
+      error: { code: 'TOOL_FAILED', stage: 'mariadb-client', message: 'cannot query the server at socket /run/mysqld/mysqld.sock as backup (DB_* settings): Access denied' },
+    });
+    expect(client.text).not.toMatch(/output above/);
+    expect(client.text).toMatch(/Next step: the server could not be asked .*DB_SOCKET.*DB_PASSWORD/);
+    const other = formatJobMessage({ ...base, error: { code: 'TOOL_FAILED', stage: 'container', message: 'tar writer failed' } });
+    expect(other.text).not.toMatch(/above/);
+    expect(other.text).toContain('journalctl -u backupmate');
+    // With a stderr tail, "above" is where it is.
+    const quoted = formatJobMessage({ ...base, error: { code: 'TOOL_FAILED', stage: 'container', message: 'x', stderrTail: ['boom'] } });
+    expect(quoted.text).toMatch(/Last 1 line of container's stderr:[\s\S]*Next step: check the container output above/);
+  });
+
   test('a failure without exit code: the subject quotes the first line of the error', () => {
     const n = formatJobMessage({
       host: 'db1',

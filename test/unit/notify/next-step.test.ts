@@ -3,7 +3,12 @@ import { nextStep, STALE_NEXT_STEP } from '../../../src/notify/next-step.js';
 
 describe('nextStep', () => {
   test.each([
-    ['STORAGE', undefined, 'check the store: credentials, bucket name, region, endpoint (backupmate config check)'],
+    [
+      'STORAGE',
+      undefined,
+      'the store could not be reached or refused the request: check S3_ENDPOINT and the network first, then the credentials, ' +
+        'bucket name and region (backupmate config check); a failed backup left nothing valid-looking, and the next run tries again',
+    ],
     ['CONFIG', undefined, 'fix the configuration (backupmate config check)'],
     ['INTERNAL', undefined, 'a bug: report it with the log (journalctl -u backupmate)'],
     [
@@ -48,6 +53,35 @@ describe('nextStep', () => {
     expect(nextStep('TOOL_FAILED', 'container')).toBe('check the container output above (last lines of stderr) and the log (journalctl -u backupmate)');
     expect(nextStep('TOOL_FAILED')).toBe('check the output above (last lines of stderr) and the log (journalctl -u backupmate)');
     expect(nextStep('TOOL_FAILED', '')).toBe(nextStep('TOOL_FAILED'));
+  });
+
+  test('a job that died with the daemon (stage daemon) is not called a bug', () => {
+    const s = nextStep('INTERNAL', 'daemon');
+    expect(s).toMatch(/^the daemon died while this job ran/);
+    expect(s).not.toMatch(/bug/);
+    expect(nextStep('INTERNAL', 'upload')).toMatch(/^a bug/);
+  });
+
+  test('a store outage reads as the store being unreachable, not as a bug', () => {
+    expect(nextStep('STORAGE', 'upload')).toMatch(/^the store could not be reached.*S3_ENDPOINT and the network.*nothing valid-looking/);
+    expect(nextStep('STORAGE', 'upload')).not.toMatch(/bug/);
+  });
+
+  test('"the output above" only when stderr is quoted above; otherwise the log is where to look', () => {
+    for (const stage of [undefined, 'container', 'mariabackup', 'prepare', 'copy-back', 'compressor', 'mbstream']) {
+      const s = nextStep('TOOL_FAILED', stage, { stderrShown: false });
+      expect(s).not.toMatch(/above/);
+      expect(s).toMatch(/journalctl -u backupmate/);
+    }
+    expect(nextStep('TOOL_FAILED', 'mariabackup', { stderrShown: true })).toMatch(/^check mariabackup's output above;/);
+  });
+
+  test('the mariadb client failing (a query to the server): what to check, nothing "above"', () => {
+    for (const stderrShown of [true, false]) {
+      const s = nextStep('TOOL_FAILED', 'mariadb-client', { stderrShown });
+      expect(s).not.toMatch(/output above/);
+      expect(s).toMatch(/DB_SOCKET.*DB_USER and DB_PASSWORD/);
+    }
   });
 
   test('every registered code has its own sentence: non-empty, one line, no trailing period', () => {
