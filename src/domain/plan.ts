@@ -134,7 +134,7 @@ export function planBackup(input: PlanInput): Plan {
       throw new BackupmateError(
         'BACKUP_NOT_FOUND',
         `cannot take an incremental backup: there is no valid full backup in the store to base it on${incompleteNote}; take a full backup first`,
-        { incompleteIds: [...(input.incompleteIds ?? [])] },
+        { stage: 'plan', incompleteIds: [...(input.incompleteIds ?? [])] },
       );
     }
     return full('no valid full backup in the store');
@@ -150,6 +150,7 @@ export function planBackup(input: PlanInput): Plan {
       `major.minor ${majorMinor(fullB.versions.server)} vs ${majorMinor(input.serverVersion)}`;
     if (requested === 'incremental') {
       throw new BackupmateError('BACKUP_NOT_FOUND', `cannot take an incremental backup: ${why}, so no backup in the store can be its base; take a full backup first`, {
+        stage: 'plan',
         full: fullB.id,
         fullServerVersion: fullB.versions.server,
         serverVersion: input.serverVersion,
@@ -167,7 +168,7 @@ export function planBackup(input: PlanInput): Plan {
         'BACKUP_NOT_FOUND',
         `cannot take an incremental backup on ${parent.id}: the server's history does not continue it (${breaks.join('; ')}), ` +
           'so no backup in the store can be its base; take a full backup to start a new chain',
-        { parent: parent.id, full: fullB.id, breaks },
+        { stage: 'plan', parent: parent.id, full: fullB.id, breaks },
       );
     }
     return full(`the server's history does not continue ${parent.id} (chain of ${fullB.id}): ${breaks.join('; ')}, so a new chain starts`);

@@ -63,7 +63,9 @@ function toolMissing(stage: string | undefined): string {
 const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined, stderrShown: boolean) => string>> = {
   USAGE: () => 'check the command line (backupmate --help, backupmatectl --help)',
   CONFIG: () => 'fix the configuration (backupmate config check)',
-  BACKUP_NOT_FOUND: () => 'pick a backup that exists (backupmatectl list)',
+  // Stage 'plan': an incremental was requested but nothing in the store can be its base.
+  BACKUP_NOT_FOUND: (stage) =>
+    stage === 'plan' ? 'take a full backup to start a new chain (backupmatectl backup --full)' : 'pick a backup that exists (backupmatectl list)',
   INTEGRITY: () =>
     'do not rely on this backup: check it again (backupmatectl verify), look for a partial upload or changed objects in the store, ' +
     'and take a new full backup (backupmatectl backup --full)',

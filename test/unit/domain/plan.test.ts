@@ -46,6 +46,8 @@ describe('planBackup: no full', () => {
     const e = errorOf(() => planBackup(base({ requested: 'incremental' })));
     expect(e.code).toBe('BACKUP_NOT_FOUND');
     expect(e.message).toBe('cannot take an incremental backup: there is no valid full backup in the store to base it on; take a full backup first');
+    // The notification's next step reads the stage: "take a full", not "pick a backup that exists".
+    expect(e.details.stage).toBe('plan');
   });
 
   test('a requested incremental with only an incomplete full says that too', () => {

@@ -20,6 +20,11 @@ describe('nextStep', () => {
     expect(nextStep(code, stage)).toBe(expected);
   });
 
+  test('BACKUP_NOT_FOUND from the planner (a refused --incremental) says to take a full, not to pick another backup', () => {
+    expect(nextStep('BACKUP_NOT_FOUND', 'plan')).toMatch(/take a full backup .*backupmatectl backup --full/);
+    expect(nextStep('BACKUP_NOT_FOUND')).toMatch(/pick a backup that exists/);
+  });
+
   test('CANCELLED says there is nothing to fix when intended, and how to start again', () => {
     expect(nextStep('CANCELLED')).toMatch(/nothing to fix if the cancel was intended/);
     expect(nextStep('CANCELLED')).toMatch(/backupmatectl backup/);
