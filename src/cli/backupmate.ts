@@ -8,16 +8,38 @@
  */
 // Node 20 is supported by this release; the SDK's notice about future releases is noise at 3 a.m.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from "commander";
 import { runMain } from './main.js';
-import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } from './commands.js';
+import * as commands from './commands.js';
 import { VERSION } from '../version.js';
 
-export function buildProgram(): Command {
+/** The command handlers the program dispatches to; injectable so parsing is unit-tested alone. */
+export type Handlers = Pick<
+  typeof commands,
+  'backupCommand' | 'configCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
+>;
+
+/**
+ * `--config FILE` takes exactly one value and may be repeated. A variadic `<file...>` swallowed
+ * the subcommand (`--config F backup` parsed "backup" as a second file and printed help, exit 0):
+ * a cron line that never backed anything up.
+ */
+export function collectFiles(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export const CONFIG_OPTION_HELP =
+  'read this env file instead of /etc/backupmate/*.env and ./.backupmate.env (repeatable: later files win; ' +
+  'environment variables still override); the same for every command';
+
+export function buildProgram(h: Handlers = commands): Command {
+  const { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
   const program = new Command('backupmate')
     .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
     .version(VERSION, '-V, --version', 'print the version')
-    .option('-c, --config <file...>', 'extra env file(s) read after /etc/backupmate/*.env and ./.backupmate.env')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP, collectFiles)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -81,8 +103,8 @@ export function buildProgram(): Command {
     .description('run the resident daemon (for systemd: Type=notify); schedules, job queue, control socket for backupmatectl')
     .addHelpText(
       'after',
-      '\nWith --config FILE the daemon reads only that file (and the environment), not /etc/backupmate/*.env:\n' +
-        'one file per instance of the backupmate@NAME unit. SIGTERM cancels the running job and exits 0; SIGHUP reloads\n' +
+      '\nWith --config FILE the daemon reads only that file (and the environment), not /etc/backupmate/*.env, like\n' +
+        'every other command: one file per instance of the backupmate@NAME unit. SIGTERM cancels the running job and exits 0; SIGHUP reloads\n' +
         'the configuration (an invalid one is rejected and the old one kept).',
     )
     .action(async (_opts, cmd: Command) => runCommand(cmd.optsWithGlobals()));
@@ -100,7 +122,21 @@ export function buildProgram(): Command {
   return program;
 }
 
-await runMain('backupmate', async (argv) => {
-  await buildProgram().parseAsync(argv);
-});
+/** True when this module is the program being run (not imported by a test). */
+function isEntryPoint(): boolean {
+  const argv1 = process.argv[1];
+  if (!argv1) return false;
+  try {
+    // npm's bin links are symlinks to this file.
+    return fs.realpathSync(argv1) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  await runMain('backupmate', async (argv) => {
+    await buildProgram().parseAsync(argv);
+  });
+}
 

@@ -26,8 +26,17 @@ interface GlobalOpts {
   config?: string[];
 }
 
+/**
+ * `--config FILE...` means the same for every command: only those files (and the environment),
+ * as `run` under the backupmate@NAME unit reads them, so `config check --config F` shows what
+ * `run --config F` loads. Without it: /etc/backupmate/*.env, then ./.backupmate.env.
+ */
+export function loadOptions(opts: GlobalOpts): { files?: string[]; onlyFiles: boolean } {
+  return { files: opts.config, onlyFiles: !!opts.config?.length };
+}
+
 function load(opts: GlobalOpts): Config {
-  return loadConfig({ files: opts.config });
+  return loadConfig(loadOptions(opts));
 }
 
 /** Cancels the job on SIGINT/SIGTERM: children are killed, uploads aborted, no manifest. */
@@ -214,7 +223,7 @@ export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): P
 
 /** `backupmate run`: the daemon runs until SIGTERM (exit 0) and reloads on SIGHUP. */
 export async function runCommand(opts: GlobalOpts): Promise<void> {
-  const daemon = await Daemon.start({ files: opts.config, onlyFiles: !!opts.config?.length });
+  const daemon = await Daemon.start(loadOptions(opts));
   await new Promise<void>((resolve) => {
     process.on('SIGHUP', () => daemon.reload());
     const stop = () => {

@@ -377,7 +377,8 @@ export async function main(args: string[], io: CtlIo): Promise<number> {
 export function report(e: unknown, io: Pick<CtlIo, 'stderr' | 'env'>): number {
   if (e instanceof CommanderError) {
     // Help and version are not errors; commander already printed what it had to say.
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    // Help shown because no command was given is a usage error (commander proposes exit 1 for it).
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || (e.code === 'commander.help' && e.exitCode === 0)) return 0;
     return ERROR_CODES.USAGE.exit;
   }
   if (e instanceof BackupmateError) {
