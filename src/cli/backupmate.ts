@@ -18,7 +18,7 @@ import { VERSION } from '../version.js';
 /** The command handlers the program dispatches to; injectable so parsing is unit-tested alone. */
 export type Handlers = Pick<
   typeof commands,
-  'backupCommand' | 'configCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
+  'backupCommand' | 'checkCommand' | 'configCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
 >;
 
 /**
@@ -35,7 +35,7 @@ export const CONFIG_OPTION_HELP =
   'environment variables still override); the same for every command';
 
 export function buildProgram(h: Handlers = commands): Command {
-  const { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
+  const { backupCommand, checkCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
   const program = new Command('backupmate')
     .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
     .version(VERSION, '-V, --version', 'print the version')
@@ -109,10 +109,16 @@ export function buildProgram(h: Handlers = commands): Command {
     )
     .action(async (_opts, cmd: Command) => runCommand(cmd.optsWithGlobals()));
 
-  const config = program.command('config').description('validate and show the configuration');
+  program
+    .command('check')
+    .description('the whole preflight, one line per check (ok or FAILED and why): config check, the server as DB_USER (version, privileges), a probe object written, read back and deleted in the store, free space in LOCAL_TEMP_DIR')
+    .addHelpText('after', '\nExit status 0 when every check passes, else the status of the first failure (78 configuration, 76 store, 71 server, ...).')
+    .action(async (_opts, cmd: Command) => checkCommand(cmd.optsWithGlobals()));
+
+  const config = program.command('config').description('validate and show the configuration (what the daemon given the same --config loads)');
   config
     .command('check')
-    .description('validate every key; print the configuration with secrets redacted; exit 78 if invalid')
+    .description('validate every key and check locally that directories can be created and written, files read, programs run (with their versions); print the configuration with secrets redacted; exit 78 with one line per problem')
     .action(async (_opts, cmd: Command) => configCommand('check', cmd.optsWithGlobals()));
   config
     .command('show')

@@ -21,6 +21,14 @@ import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { buildChains, summarize } from '../domain/chain.js';
+import { PROBLEM_PREFIX } from '../config/load.js';
+import { localChecks, nodeProbe } from '../check/local.js';
+import { checkError, renderChecks, runChecks } from '../check/check.js';
+import { querySingleValue, serverVersion } from '../mariadb/server.js';
+import { mariabackupVersion } from '../mariadb/mariabackup.js';
 
 interface GlobalOpts {
   config?: string[];
@@ -212,13 +220,62 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
   }
 }
 
+/**
+ * `config check`: every key valid, then what can be checked on this host without the server or
+ * the store (directories creatable and writable, files readable, programs on PATH: see
+ * check/local.ts): one `invalid configuration:` line per problem, exit 78. `config show` only
+ * shows. Both print what `--config` selects, i.e. what the daemon given the same options loads.
+ */
 export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): Promise<void> {
   const c = load(opts);
   const view = redactedView(c);
   for (const w of c.warnings) process.stderr.write(`warning: ${w}\n`);
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
-  if (what === 'check') process.stdout.write('configuration is valid\n');
+  if (what === 'check') {
+    const results = await localChecks(c, nodeProbe());
+    const problems = results.filter((r) => !r.ok).map((r) => PROBLEM_PREFIX + r.text);
+    if (problems.length) throw new BackupmateError('CONFIG', problems.join('\n'), { problems });
+    process.stdout.write('configuration is valid\n' + results.map((r) => `  ok: ${r.text}\n`).join(''));
+  }
   process.stdout.write(renderTable(rows));
+}
+
+/**
+ * `backupmate check`: the whole preflight, one line per check (ok / FAILED and why), see
+ * check/check.ts. Exit 0 when all pass, else the status of the first failure.
+ */
+export async function checkCommand(opts: GlobalOpts): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'check');
+  // The client's option file (the password) goes into a private directory of its own, so the
+  // check creates nothing in LOCAL_TEMP_DIR, which it is judging.
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'backupmate-check-'));
+  try {
+    const storage = makeStorage(c, logger);
+    const s = backupSettings(c);
+    const results = await runChecks(c, {
+      probe: nodeProbe(),
+      server: {
+        version: () => serverVersion(s.connection, scratch),
+        grants: () => querySingleValue(s.connection, scratch, 'SHOW GRANTS FOR CURRENT_USER()'),
+      },
+      mariabackupVersion: () => mariabackupVersion(c.MARIADB_BACKUP_PATH),
+      storage,
+      newestChainRawBytes: async () => {
+        const catalog = await readCatalog(storage, catalogPrefixes(c));
+        const { chains } = buildChains(catalog.backups.map((b) => summarize(b.manifest)));
+        const newest = chains[chains.length - 1];
+        return newest ? newest.members.reduce((sum, m) => sum + m.rawBytes, 0) : null;
+      },
+    });
+    process.stdout.write(renderChecks(results));
+    const err = checkError(results);
+    if (err) throw err;
+    process.stdout.write(`check: all ${results.length} checks passed\n`);
+  } finally {
+    await fsp.rm(scratch, { recursive: true, force: true });
+    await closeLogger(logger);
+  }
 }
 
 /** `backupmate run`: the daemon runs until SIGTERM (exit 0) and reloads on SIGHUP. */

@@ -93,6 +93,7 @@ describe('--config placements (issue 11 item 2)', () => {
     [['--config', 'F.env', 'verify', 'all'], 'verify'],
     [['--config', 'F.env', 'list', '--json'], 'list'],
     [['--config', 'F.env', 'prune', '--dry-run'], 'prune'],
+    [['--config', 'F.env', 'check'], 'check'],
   ])('backupmate %j reaches %s', async (args, handler) => {
     const { calls, exit } = await parse(args);
     expect(exit).toBe(0);
