@@ -48,11 +48,14 @@ export function buildProgram(h: Handlers = commands): Command {
     .description('take a backup now: full or incremental as the planner decides (reason logged), or as forced')
     .addOption(new Option('--full', 'take a full backup'))
     .addOption(new Option('--incremental', 'take an incremental on the current chain (INCREMENTAL_BASE decides the parent)'))
+    .option('--json', 'JSON log lines on stdout even at a terminal (they are the default when stdout is not a terminal)')
     .addHelpText(
       'after',
       '\nWithout --full/--incremental a full is taken when there is no valid full, when a FULL_BACKUP_SCHEDULE tick\n' +
         'passed since the newest full, when the chain has MAX_CHAIN_LENGTH incrementals, or when the server version\n' +
-        'changed; otherwise an incremental. Retention (prune) runs after every successful backup.',
+        'changed; otherwise an incremental. Retention (prune) runs after every successful backup.\n' +
+        'At a terminal: what was decided and why, then the result; JSON log lines only with --json or when stdout\n' +
+        'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.',
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 

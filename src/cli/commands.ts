@@ -17,7 +17,8 @@ import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import { runRestore, type RestoreMode } from '../restore/job.js';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
+import { backupSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
@@ -65,13 +66,18 @@ function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-export async function backupCommand(opts: GlobalOpts & { full?: boolean; incremental?: boolean }): Promise<void> {
+export async function backupCommand(opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean }, ttys: Ttys = processTtys()): Promise<void> {
   if (opts.full && opts.incremental) {
     throw new BackupmateError('USAGE', 'backup: expected at most one of --full and --incremental, got both');
   }
   const c = load(opts);
-  // Cron and systemd keep stdout: JSON log lines there are the record of the run.
-  const logger = makeLogger(c, 'stdout', 'backup');
+  // Cron and systemd keep stdout: JSON log lines there are the record of the run. At a terminal
+  // (and without --json) a person reads a summary instead; LOG_FILE keeps the JSON either way.
+  const logger = makeLogger(c, 'stdout', 'backup', { ttys, json: opts.json });
+  const human = consoleMode('stdout', 'backup', ttys, opts.json) === 'human';
+  const say = (line: string) => {
+    if (human) process.stdout.write(line + '\n');
+  };
   const cancel = cancelOnSignals();
   // A backup run from cron alerts like the daemon's jobs do (Slack/e-mail per NOTIFY_ON).
   const alerts = createNotifier(c, logger);
@@ -102,7 +108,9 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
     const { target } = await (async () => {
       try {
         const pre = await preflightBackup(backupSettings(c), storage, c.FULL_BACKUP_PREFIX, logger);
-        return await decideBackup(c, backupSettings(c), storage, logger, requested, undefined, pre.serverVersion);
+        const decided = await decideBackup(c, backupSettings(c), storage, logger, requested, undefined, pre.serverVersion);
+        say(`${decided.target.kind === 'full' ? 'full' : 'incremental'} backup: ${decided.reason}`);
+        return decided;
       } catch (e) {
         // Failures before the job starts are part of the run's record too.
         logger.error(`backup failed before it started: ${errorText(e)}`, {
@@ -115,7 +123,14 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
       }
     })();
     kind = target.kind;
-    await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal, onStart: (id) => (backupId = id) });
+    const m = await runBackup(storage, logger, backupSettings(c), target, {
+      signal: cancel.signal,
+      onStart: (id) => {
+        backupId = id;
+        say(`backing up to ${storage.description} as ${id}...`);
+      },
+    });
+    say(summaryLine(m));
     await outcome('succeeded');
     // Retention after every successful backup. Its failure is logged loudly but does not turn a
     // good backup into a failed one.
@@ -129,6 +144,12 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
     cancel.dispose();
     await closeLogger(logger);
   }
+}
+
+/** The human result line of a backup (pure). */
+export function summaryLine(m: Pick<Manifest, 'id' | 'kind' | 'parentId' | 'rawBytes' | 'storedBytes' | 'durationMs'>): string {
+  const on = m.kind === 'incremental' && m.parentId ? ` on ${m.parentId}` : '';
+  return `backup ${m.id} succeeded: ${m.kind}${on}, ${fmtBytes(m.rawBytes)} read, ${fmtBytes(m.storedBytes)} stored, in ${fmtDuration(m.durationMs)}`;
 }
 
 export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Promise<void> {
@@ -229,7 +250,7 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
 export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): Promise<void> {
   const c = load(opts);
   const view = redactedView(c);
-  for (const w of c.warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of c.warnings) process.stderr.write(`backupmate: warning: ${w}\n`);
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
   if (what === 'check') {
     const results = await localChecks(c, nodeProbe());
