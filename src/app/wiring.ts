@@ -44,10 +44,37 @@ export function makeStorage(c: Config, logger: Logger): Storage {
   return new RetryStorage(driver, { ...policy, log: logger });
 }
 
-export function makeLogger(c: Config, console: LoggerOptions['console'], command: string): Logger {
+/** Which of the process's streams are terminals. */
+export interface Ttys {
+  stdout: boolean;
+  stderr: boolean;
+}
+
+export function processTtys(): Ttys {
+  return { stdout: !!process.stdout.isTTY, stderr: !!process.stderr.isTTY };
+}
+
+/**
+ * The console a command's logger gets (pure). A person at a terminal reads short warning and
+ * error lines, not JSON: 'human' when the stream the JSON would go to is a terminal, unless
+ * --json asked for JSON. The daemon (`run`) always writes JSON: it is for the journal, also when
+ * someone runs it in the foreground. LOG_FILE gets JSON whatever this says.
+ */
+export function consoleMode(wanted: LoggerOptions['console'], command: string, ttys: Ttys, json = false): LoggerOptions['console'] {
+  if (wanted === 'none' || wanted === 'human') return wanted;
+  if (command === 'run' || json) return wanted;
+  return ttys[wanted] ? 'human' : wanted;
+}
+
+export function makeLogger(
+  c: Config,
+  console: LoggerOptions['console'],
+  command: string,
+  opts: { ttys?: Ttys; json?: boolean } = {},
+): Logger {
   const logger = createLogger({
     level: c.LOG_LEVEL,
-    console,
+    console: consoleMode(console, command, opts.ttys ?? processTtys(), opts.json),
     file: c.LOG_FILE || undefined,
     secrets: secretValues(c),
     defaultMeta: { app: 'backupmate', version: VERSION, command, host: os.hostname(), pid: process.pid },

@@ -8,16 +8,38 @@
  */
 // Node 20 is supported by this release; the SDK's notice about future releases is noise at 3 a.m.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from "commander";
 import { runMain } from './main.js';
-import { backupCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } from './commands.js';
+import * as commands from './commands.js';
 import { VERSION } from '../version.js';
 
-export function buildProgram(): Command {
+/** The command handlers the program dispatches to; injectable so parsing is unit-tested alone. */
+export type Handlers = Pick<
+  typeof commands,
+  'backupCommand' | 'checkCommand' | 'configCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
+>;
+
+/**
+ * `--config FILE` takes exactly one value and may be repeated. A variadic `<file...>` swallowed
+ * the subcommand (`--config F backup` parsed "backup" as a second file and printed help, exit 0):
+ * a cron line that never backed anything up.
+ */
+export function collectFiles(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export const CONFIG_OPTION_HELP =
+  'read this env file instead of /etc/backupmate/*.env and ./.backupmate.env (repeatable: later files win; ' +
+  'environment variables still override); the same for every command';
+
+export function buildProgram(h: Handlers = commands): Command {
+  const { backupCommand, checkCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
   const program = new Command('backupmate')
     .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
     .version(VERSION, '-V, --version', 'print the version')
-    .option('-c, --config <file...>', 'extra env file(s) read after /etc/backupmate/*.env and ./.backupmate.env')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP, collectFiles)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -26,11 +48,14 @@ export function buildProgram(): Command {
     .description('take a backup now: full or incremental as the planner decides (reason logged), or as forced')
     .addOption(new Option('--full', 'take a full backup'))
     .addOption(new Option('--incremental', 'take an incremental on the current chain (INCREMENTAL_BASE decides the parent)'))
+    .option('--json', 'JSON log lines on stdout even at a terminal (they are the default when stdout is not a terminal)')
     .addHelpText(
       'after',
       '\nWithout --full/--incremental a full is taken when there is no valid full, when a FULL_BACKUP_SCHEDULE tick\n' +
         'passed since the newest full, when the chain has MAX_CHAIN_LENGTH incrementals, or when the server version\n' +
-        'changed; otherwise an incremental. Retention (prune) runs after every successful backup.',
+        'changed; otherwise an incremental. Retention (prune) runs after every successful backup.\n' +
+        'At a terminal: what was decided and why, then the result; JSON log lines only with --json or when stdout\n' +
+        'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.',
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 
@@ -81,16 +106,22 @@ export function buildProgram(): Command {
     .description('run the resident daemon (for systemd: Type=notify); schedules, job queue, control socket for backupmatectl')
     .addHelpText(
       'after',
-      '\nWith --config FILE the daemon reads only that file (and the environment), not /etc/backupmate/*.env:\n' +
-        'one file per instance of the backupmate@NAME unit. SIGTERM cancels the running job and exits 0; SIGHUP reloads\n' +
+      '\nWith --config FILE the daemon reads only that file (and the environment), not /etc/backupmate/*.env, like\n' +
+        'every other command: one file per instance of the backupmate@NAME unit. SIGTERM cancels the running job and exits 0; SIGHUP reloads\n' +
         'the configuration (an invalid one is rejected and the old one kept).',
     )
     .action(async (_opts, cmd: Command) => runCommand(cmd.optsWithGlobals()));
 
-  const config = program.command('config').description('validate and show the configuration');
+  program
+    .command('check')
+    .description('the whole preflight, one line per check (ok or FAILED and why): config check, the server as DB_USER (version, privileges), a probe object written, read back and deleted in the store, free space in LOCAL_TEMP_DIR')
+    .addHelpText('after', '\nExit status 0 when every check passes, else the status of the first failure (78 configuration, 76 store, 71 server, ...).')
+    .action(async (_opts, cmd: Command) => checkCommand(cmd.optsWithGlobals()));
+
+  const config = program.command('config').description('validate and show the configuration (what the daemon given the same --config loads)');
   config
     .command('check')
-    .description('validate every key; print the configuration with secrets redacted; exit 78 if invalid')
+    .description('validate every key and check locally that directories can be created and written, files read, programs run (with their versions); print the configuration with secrets redacted; exit 78 with one line per problem')
     .action(async (_opts, cmd: Command) => configCommand('check', cmd.optsWithGlobals()));
   config
     .command('show')
@@ -100,7 +131,21 @@ export function buildProgram(): Command {
   return program;
 }
 
-await runMain('backupmate', async (argv) => {
-  await buildProgram().parseAsync(argv);
-});
+/** True when this module is the program being run (not imported by a test). */
+function isEntryPoint(): boolean {
+  const argv1 = process.argv[1];
+  if (!argv1) return false;
+  try {
+    // npm's bin links are symlinks to this file.
+    return fs.realpathSync(argv1) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  await runMain('backupmate', async (argv) => {
+    await buildProgram().parseAsync(argv);
+  });
+}
 

@@ -21,17 +21,35 @@ import { querySingleValue } from '../mariadb/server.js';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
+import { backupSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { buildChains, summarize } from '../domain/chain.js';
+import { PROBLEM_PREFIX } from '../config/load.js';
+import { localChecks, nodeProbe } from '../check/local.js';
+import { checkError, renderChecks, runChecks } from '../check/check.js';
+import { querySingleValue, serverVersion } from '../mariadb/server.js';
+import { mariabackupVersion } from '../mariadb/mariabackup.js';
 
 interface GlobalOpts {
   config?: string[];
 }
 
+/**
+ * `--config FILE...` means the same for every command: only those files (and the environment),
+ * as `run` under the backupmate@NAME unit reads them, so `config check --config F` shows what
+ * `run --config F` loads. Without it: /etc/backupmate/*.env, then ./.backupmate.env.
+ */
+export function loadOptions(opts: GlobalOpts): { files?: string[]; onlyFiles: boolean } {
+  return { files: opts.config, onlyFiles: !!opts.config?.length };
+}
+
 function load(opts: GlobalOpts): Config {
-  return loadConfig({ files: opts.config });
+  return loadConfig(loadOptions(opts));
 }
 
 /** Cancels the job on SIGINT/SIGTERM: children are killed, uploads aborted, no manifest. */
@@ -52,13 +70,18 @@ function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-export async function backupCommand(opts: GlobalOpts & { full?: boolean; incremental?: boolean }): Promise<void> {
+export async function backupCommand(opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean }, ttys: Ttys = processTtys()): Promise<void> {
   if (opts.full && opts.incremental) {
     throw new BackupmateError('USAGE', 'backup: expected at most one of --full and --incremental, got both');
   }
   const c = load(opts);
-  // Cron and systemd keep stdout: JSON log lines there are the record of the run.
-  const logger = makeLogger(c, 'stdout', 'backup');
+  // Cron and systemd keep stdout: JSON log lines there are the record of the run. At a terminal
+  // (and without --json) a person reads a summary instead; LOG_FILE keeps the JSON either way.
+  const logger = makeLogger(c, 'stdout', 'backup', { ttys, json: opts.json });
+  const human = consoleMode('stdout', 'backup', ttys, opts.json) === 'human';
+  const say = (line: string) => {
+    if (human) process.stdout.write(line + '\n');
+  };
   const cancel = cancelOnSignals();
   // A backup run from cron alerts like the daemon's jobs do (Slack/e-mail per NOTIFY_ON).
   const alerts = createNotifier(c, logger);
@@ -89,7 +112,9 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
     const { target } = await (async () => {
       try {
         const pre = await preflightBackup(backupSettings(c), storage, c.FULL_BACKUP_PREFIX, logger);
-        return await decideBackup(c, backupSettings(c), storage, logger, requested, undefined, pre.serverVersion);
+        const decided = await decideBackup(c, backupSettings(c), storage, logger, requested, undefined, pre.serverVersion);
+        say(`${decided.target.kind === 'full' ? 'full' : 'incremental'} backup: ${decided.reason}`);
+        return decided;
       } catch (e) {
         // Failures before the job starts are part of the run's record too.
         logger.error(`backup failed before it started: ${errorText(e)}`, {
@@ -102,7 +127,14 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
       }
     })();
     kind = target.kind;
-    await runBackup(storage, logger, backupSettings(c), target, { signal: cancel.signal, onStart: (id) => (backupId = id) });
+    const m = await runBackup(storage, logger, backupSettings(c), target, {
+      signal: cancel.signal,
+      onStart: (id) => {
+        backupId = id;
+        say(`backing up to ${storage.description} as ${id}...`);
+      },
+    });
+    say(summaryLine(m));
     await outcome('succeeded');
     // Retention after every successful backup. Its failure is logged loudly but does not turn a
     // good backup into a failed one.
@@ -116,6 +148,12 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
     cancel.dispose();
     await closeLogger(logger);
   }
+}
+
+/** The human result line of a backup (pure). */
+export function summaryLine(m: Pick<Manifest, 'id' | 'kind' | 'parentId' | 'rawBytes' | 'storedBytes' | 'durationMs'>): string {
+  const on = m.kind === 'incremental' && m.parentId ? ` on ${m.parentId}` : '';
+  return `backup ${m.id} succeeded: ${m.kind}${on}, ${fmtBytes(m.rawBytes)} read, ${fmtBytes(m.storedBytes)} stored, in ${fmtDuration(m.durationMs)}`;
 }
 
 export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Promise<void> {
@@ -219,18 +257,67 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
   }
 }
 
+/**
+ * `config check`: every key valid, then what can be checked on this host without the server or
+ * the store (directories creatable and writable, files readable, programs on PATH: see
+ * check/local.ts): one `invalid configuration:` line per problem, exit 78. `config show` only
+ * shows. Both print what `--config` selects, i.e. what the daemon given the same options loads.
+ */
 export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): Promise<void> {
   const c = load(opts);
   const view = redactedView(c);
-  for (const w of c.warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of c.warnings) process.stderr.write(`backupmate: warning: ${w}\n`);
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
-  if (what === 'check') process.stdout.write('configuration is valid\n');
+  if (what === 'check') {
+    const results = await localChecks(c, nodeProbe());
+    const problems = results.filter((r) => !r.ok).map((r) => PROBLEM_PREFIX + r.text);
+    if (problems.length) throw new BackupmateError('CONFIG', problems.join('\n'), { problems });
+    process.stdout.write('configuration is valid\n' + results.map((r) => `  ok: ${r.text}\n`).join(''));
+  }
   process.stdout.write(renderTable(rows));
+}
+
+/**
+ * `backupmate check`: the whole preflight, one line per check (ok / FAILED and why), see
+ * check/check.ts. Exit 0 when all pass, else the status of the first failure.
+ */
+export async function checkCommand(opts: GlobalOpts): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'check');
+  // The client's option file (the password) goes into a private directory of its own, so the
+  // check creates nothing in LOCAL_TEMP_DIR, which it is judging.
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'backupmate-check-'));
+  try {
+    const storage = makeStorage(c, logger);
+    const s = backupSettings(c);
+    const results = await runChecks(c, {
+      probe: nodeProbe(),
+      server: {
+        version: () => serverVersion(s.connection, scratch),
+        grants: () => querySingleValue(s.connection, scratch, 'SHOW GRANTS FOR CURRENT_USER()'),
+      },
+      mariabackupVersion: () => mariabackupVersion(c.MARIADB_BACKUP_PATH),
+      storage,
+      newestChainRawBytes: async () => {
+        const catalog = await readCatalog(storage, catalogPrefixes(c));
+        const { chains } = buildChains(catalog.backups.map((b) => summarize(b.manifest)));
+        const newest = chains[chains.length - 1];
+        return newest ? newest.members.reduce((sum, m) => sum + m.rawBytes, 0) : null;
+      },
+    });
+    process.stdout.write(renderChecks(results));
+    const err = checkError(results);
+    if (err) throw err;
+    process.stdout.write(`check: all ${results.length} checks passed\n`);
+  } finally {
+    await fsp.rm(scratch, { recursive: true, force: true });
+    await closeLogger(logger);
+  }
 }
 
 /** `backupmate run`: the daemon runs until SIGTERM (exit 0) and reloads on SIGHUP. */
 export async function runCommand(opts: GlobalOpts): Promise<void> {
-  const daemon = await Daemon.start({ files: opts.config, onlyFiles: !!opts.config?.length });
+  const daemon = await Daemon.start(loadOptions(opts));
   await new Promise<void>((resolve) => {
     process.on('SIGHUP', () => daemon.reload());
     const stop = () => {

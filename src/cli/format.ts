@@ -1,6 +1,7 @@
 /** Human-readable rendering for CLI output (pure). */
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { buildChains, summarize } from '../domain/chain.js';
+import type { Manifest } from '../domain/manifest.js';
 import type { Catalog } from '../storage/catalog.js';
 import type { VerifyReport } from '../verify/report.js';
 
@@ -11,14 +12,16 @@ export function renderTable(rows: string[][]): string {
 
 /**
  * The store as chains: each full, then its incrementals indented beneath it in id order (the
- * order a restore applies them), then orphans, incomplete and unreadable backups.
+ * order a restore applies them), then orphans, incomplete and unreadable backups. ENCRYPTED says
+ * whether a restore needs an age identity, MAC whether the manifest is authenticated
+ * (MANIFEST_HMAC_KEY): both from the manifest, which is what a restore follows.
  */
 export function renderCatalog(c: Catalog): string {
-  const header = ['ID', 'KIND', 'STATUS', 'PARENT', 'STORED', 'RAW', 'DURATION', 'FROM_LSN', 'TO_LSN', 'FINISHED'];
+  const header = ['ID', 'KIND', 'STATUS', 'PARENT', 'STORED', 'RAW', 'DURATION', 'FROM_LSN', 'TO_LSN', 'ENCRYPTED', 'MAC', 'FINISHED'];
   const byId = new Map(c.backups.map((b) => [b.manifest.id, b.manifest] as const));
   const row = (id: string, label: string, status: string): string[] => {
     const m = byId.get(id)!;
-    return [label, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), m.lsn.from, m.lsn.to, m.finishedAt];
+    return [label, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), m.lsn.from, m.lsn.to, encryptedCell(m), m.mac ? 'yes' : 'no', m.finishedAt];
   };
   const rows: string[][] = [];
   const { chains, orphans } = buildChains(c.backups.map((b) => summarize(b.manifest)));
@@ -29,11 +32,18 @@ export function renderCatalog(c: Catalog): string {
   }
   for (const o of orphans) rows.push(row(o.id, o.id, 'orphan (full missing)'));
   for (const d of c.incomplete) {
-    rows.push([d.id, d.kind, 'incomplete', '-', fmtBytes(d.objects.reduce((a, o) => a + o.size, 0)), '-', '-', '-', '-', '-']);
+    rows.push([d.id, d.kind, 'incomplete', '-', fmtBytes(d.objects.reduce((a, o) => a + o.size, 0)), '-', '-', '-', '-', '-', '-', '-']);
   }
-  for (const b of c.broken) rows.push([b.dir.id, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', '-', b.error]);
+  for (const b of c.broken) rows.push([b.dir.id, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', '-', '-', '-', b.error]);
   if (!rows.length) return 'no backups in the store\n';
   return renderTable([header, ...rows]);
+}
+
+/** "age (2 keys)" or "no". */
+function encryptedCell(m: Pick<Manifest, 'encryption'>): string {
+  if (!m.encryption) return 'no';
+  const n = m.encryption.recipients.length;
+  return `${m.encryption.type} (${n} key${n === 1 ? '' : 's'})`;
 }
 
 /** Status words of the verify table: the JSON's `unchecked` reads as what it means. */

@@ -14,11 +14,21 @@ export async function runMain(name: string, body: (argv: string[]) => Promise<vo
   }
 }
 
+/**
+ * Asked-for help (`--help`, `help [cmd]`) and `--version` exit 0. Help that commander printed
+ * because of a usage error (no command, `config` without its subcommand) exits 64 like every
+ * other usage error: a cron line that only printed help must not look like a success.
+ * commander marks the difference in the exit code it proposes (1 for help shown as an error).
+ */
+export function commanderExit(e: CommanderError): number {
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+  if (e.code === 'commander.help' && e.exitCode === 0) return 0;
+  return ERROR_CODES.USAGE.exit;
+}
+
 export function report(name: string, e: unknown): number {
   if (e instanceof CommanderError) {
-    // Help and version are not errors; commander already printed the usage message.
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-    return ERROR_CODES.USAGE.exit;
+    return commanderExit(e);
   }
   if (e instanceof BackupmateError) {
     process.stderr.write(`${name}: ${e.message}\n`);

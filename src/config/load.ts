@@ -1,13 +1,15 @@
 /**
  * Loads the configuration from defaults, env files and the environment, validates it and returns
- * a frozen, typed object. Every problem becomes one line of a single BackupmateError('CONFIG');
- * problems that should not stop the daemon (unknown keys in files, secrets in a loose file)
- * become warnings.
+ * a frozen, typed object. Every problem becomes one line of a single BackupmateError('CONFIG'),
+ * among them an unknown key or a line that is not KEY=VALUE in an env file (a misspelt
+ * FULL_BACKUP_SCHEDUEL would otherwise leave the schedule at its default without a word that
+ * stops anyone). Only a secret in a file others can read is a warning.
  *
  * Precedence, lowest to highest:
  *   1. schema defaults
  *   2. <etcDir>/*.env (default /etc/backupmate), in name order; a missing directory is fine
  *   3. .backupmate.env in the working directory, if present
+ *   (with `onlyFiles`, i.e. `--config FILE`, neither 2 nor 3 but:)
  *   4. explicit files (`--config FILE`), in the order given; each must be readable
  *   5. environment variables named like schema keys (other variables are ignored)
  */
@@ -16,6 +18,7 @@ import path from 'node:path';
 import convict from 'convict';
 import dotenv from 'dotenv';
 import { BackupmateError, errorText } from '../domain/errors.js';
+import { scanEnvText, type EnvScan } from './envfile.js';
 import { quoteValue } from './redact.js';
 import {
   CONFIG_KEY_NAMES,
@@ -70,6 +73,8 @@ interface EnvFile {
   path: string;
   values: Record<string, string>;
   mode: number;
+  /** Every assignment with its line, and the lines that are not assignments. */
+  scan: EnvScan;
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -89,12 +94,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (readProblems.length > 0) throw configError(readProblems, []);
 
   const warnings: string[] = [];
+  // Lines of the files that set nothing: reported first, they are often the cause of what follows.
+  const fileProblems: string[] = [];
   const raw = {} as Record<ConfigKey, RawValue>;
   for (const key of CONFIG_KEY_NAMES) raw[key] = { text: envText(key, SCHEMA[key].default), source: 'default' };
   for (const file of files) {
+    fileProblems.push(...fileLineProblems(file));
     for (const [name, text] of Object.entries(file.values)) {
       if (isConfigKey(name)) raw[name] = { text, source: file.path };
-      else warnings.push(unknownKeyWarning(file.path, name));
     }
     warnings.push(...looseSecretWarnings(file));
   }
@@ -126,11 +133,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const context = p.related.map((k) => `${k} is ${shown(k, raw[k])}`).join(', ');
     problems.push({ key: p.key, text: `${p.key} ${p.reason}, got ${shown(p.key, raw[p.key])}; ${context}` });
   }
-  if (problems.length > 0) {
+  if (problems.length > 0 || fileProblems.length > 0) {
     // Schema order, so the lines read like the example file; a stable sort keeps a key's own lines in order.
     const rank = (key?: ConfigKey) => (key ? CONFIG_KEY_NAMES.indexOf(key) : CONFIG_KEY_NAMES.length);
     problems.sort((a, b) => rank(a.key) - rank(b.key));
-    throw configError(problems.map((p) => p.text), warnings);
+    throw configError([...fileProblems, ...problems.map((p) => p.text)], warnings);
   }
 
   warnings.push(...valueWarnings(values));
@@ -154,8 +161,7 @@ function shown(key: ConfigKey, raw: RawValue): string {
 }
 
 /**
- * One problem per line; warnings follow as "warning: ..." lines because an unknown key is often
- * the cause of a problem (a misspelt S3_BUCKET_NAME leaves the bucket unset).
+ * One problem per line; warnings follow as "warning: ..." lines.
  */
 function configError(problems: string[], warnings: string[]): BackupmateError {
   const lines = problems.map((p) => PROBLEM_PREFIX + p);
@@ -196,7 +202,7 @@ function readEnvFile(file: string, kind: 'listed' | 'optional' | 'explicit', pro
     fd = fs.openSync(file, 'r');
     const mode = fs.fstatSync(fd).mode;
     const text = fs.readFileSync(fd, 'utf8');
-    return { path: file, values: dotenv.parse(text), mode };
+    return { path: file, values: dotenv.parse(text), mode, scan: scanEnvText(text) };
   } catch (e) {
     if (kind === 'optional' && errnoCode(e) === 'ENOENT') return undefined;
     problems.push(`cannot read ${file}${kind === 'explicit' ? ' (given with --config)' : ''}: ${describeFsError(e)}`);
@@ -227,12 +233,35 @@ function describeFsError(e: unknown): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Warnings
+// Lines that set nothing
 
-function unknownKeyWarning(file: string, name: string): string {
-  const suggestion = closestKey(name);
-  return `${file}: unknown key ${name} is ignored${suggestion ? ` (did you mean ${suggestion}?)` : ''}`;
+/**
+ * One problem per unknown key and per line that is not KEY=VALUE, naming the file, the line and
+ * the key (a line without "=" is named by its first word only: it may be a secret).
+ */
+function fileLineProblems(file: EnvFile): string[] {
+  const problems: { line: number; text: string }[] = [];
+  for (const { name, line } of file.scan.assignments) {
+    if (isConfigKey(name)) continue;
+    const suggestion = closestKey(name);
+    problems.push({ line, text: `${file.path} line ${line}: unknown key ${name}${suggestion ? ` (did you mean ${suggestion}?)` : ''}` });
+  }
+  for (const { line, word } of file.scan.bad) {
+    // Named only when it reads as a key: a lone word may be a password on a line of its own.
+    const suggestion = word === null || isConfigKey(word) ? undefined : closestKey(word);
+    const what =
+      word !== null && isConfigKey(word)
+        ? `key ${word}`
+        : word !== null && (suggestion || /^[A-Z][A-Z0-9_]*$/.test(word))
+          ? `${word}${suggestion ? ` (did you mean ${suggestion}?)` : ''}`
+          : 'a line (not shown: it may hold a secret)';
+    problems.push({ line, text: `${file.path} line ${line}: expected KEY=VALUE, got ${what} without "="` });
+  }
+  return problems.sort((a, b) => a.line - b.line).map((p) => p.text);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Warnings
 
 /**
  * The schema key `name` most likely stands for, compared case-insensitively: the nearest by edit

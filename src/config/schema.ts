@@ -1023,7 +1023,7 @@ export const SCHEMA: Schema = {
     default: 0,
     env: 'STALE_AFTER',
     section: 'Failure handling',
-    doc: 'Alert when no backup has succeeded for this long (90s, 30m, 48h, 2d); empty = twice the incremental period.',
+    doc: 'Alert when no backup has succeeded for this long (90s, 30m, 48h, 2d); empty or 0 (the default) = twice the incremental schedule\'s period, the full schedule\'s when incrementals are off, never when both are off.',
     example: '36h',
   },
   LOG_FILE: {
@@ -1032,7 +1032,7 @@ export const SCHEMA: Schema = {
     default: '',
     env: 'LOG_FILE',
     section: 'Logging',
-    doc: 'File the log is also written to (absolute path); empty = stdout only.',
+    doc: 'File the log is also written to as JSON lines (absolute path); empty = no file. The console (journal, terminal) gets the log either way.',
     example: '/var/log/backupmate/backupmate.log',
   },
   LOG_LEVEL: {

@@ -131,16 +131,17 @@ export async function socketGroup(socketPath: string, etcGroupPath = '/etc/group
 
 /**
  * The user-facing error for a failed connect (pure). `group` is socketGroup's answer, needed only
- * for EACCES/EPERM.
+ * for EACCES/EPERM. `origin` (ctl/socket.ts describeOrigin) says where the path came from and
+ * which env files could not be read, so "not running" never hides that another path was meant.
  */
-export function connectError(err: { code?: string; message?: string }, socketPath: string, group: string | null = null): BackupmateError {
+export function connectError(err: { code?: string; message?: string }, socketPath: string, group: string | null = null, origin = ''): BackupmateError {
   const details = { socket: socketPath, errno: err.code };
   switch (err.code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new BackupmateError('DAEMON_UNAVAILABLE', `the backupmate daemon is not running (no socket at ${socketPath}): start it with systemctl start backupmate`, details);
+      return new BackupmateError('DAEMON_UNAVAILABLE', `the backupmate daemon is not running (no socket at ${socketPath}${origin}): start it with systemctl start backupmate`, details);
     case 'ECONNREFUSED':
-      return new BackupmateError('DAEMON_UNAVAILABLE', `the backupmate daemon is not running (nobody listens on ${socketPath}): start it with systemctl start backupmate`, details);
+      return new BackupmateError('DAEMON_UNAVAILABLE', `the backupmate daemon is not running (nobody listens on ${socketPath}${origin}): start it with systemctl start backupmate`, details);
     case 'EACCES':
     case 'EPERM': {
       const how =
@@ -150,7 +151,7 @@ export function connectError(err: { code?: string; message?: string }, socketPat
       return new BackupmateError('PERMISSION', `permission denied on ${socketPath}: ${how}`, { ...details, group });
     }
     default:
-      return new BackupmateError('DAEMON_UNAVAILABLE', `cannot connect to the backupmate daemon on ${socketPath}: ${err.message ?? err.code ?? 'unknown error'}`, details);
+      return new BackupmateError('DAEMON_UNAVAILABLE', `cannot connect to the backupmate daemon on ${socketPath}${origin}: ${err.message ?? err.code ?? 'unknown error'}`, details);
   }
 }
 
@@ -263,7 +264,7 @@ export class ControlConnection {
  * Connects to the daemon's socket. Connection failures become BackupmateErrors (connectError),
  * with the socket's group looked up for permission problems.
  */
-export async function openConnection(socketPath: string, connect: Connector = defaultConnector): Promise<ControlConnection> {
+export async function openConnection(socketPath: string, connect: Connector = defaultConnector, origin = ''): Promise<ControlConnection> {
   const socket = connect(socketPath);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -277,7 +278,7 @@ export async function openConnection(socketPath: string, connect: Connector = de
     socket.destroy();
     const err = e as NodeJS.ErrnoException;
     const group = err.code === 'EACCES' || err.code === 'EPERM' ? await socketGroup(socketPath) : null;
-    throw connectError(err, socketPath, group);
+    throw connectError(err, socketPath, group, origin);
   }
   return new ControlConnection(socket);
 }

@@ -18,6 +18,7 @@ import { checkRestoreArgs } from '../cli/restore-args.js';
 import { renderVerify } from '../cli/format.js';
 import { verifyError, type VerifyReport } from '../verify/report.js';
 import { openConnection, type ControlConnection, type Connector } from './client.js';
+import { describeOrigin, resolveSocket, type SocketChoice } from './socket.js';
 import {
   asJob,
   asStatus,
@@ -80,6 +81,8 @@ interface GlobalOpts {
 class Session {
   readonly json: boolean;
   readonly socket: string;
+  /** Where `socket` came from, for the "not running" message. */
+  readonly target: SocketChoice;
   readonly progress: ProgressView;
   /** --yes: confirmations are answered yes without asking (the daemon should not even ask). */
   yes = false;
@@ -95,7 +98,9 @@ class Session {
     opts: GlobalOpts,
   ) {
     this.json = !!opts.json;
-    this.socket = opts.socket || io.env.CONTROL_SOCKET || DEFAULT_SOCKET;
+    // As the daemon finds it: --socket, $CONTROL_SOCKET, the env files' CONTROL_SOCKET, the default.
+    this.target = resolveSocket(opts.socket, io.env, io.cwd, DEFAULT_SOCKET);
+    this.socket = this.target.path;
     const write = (s: string) => void io.stderr.write(s);
     this.progress = new ProgressView(this.json ? 'off' : io.isTTY.stderr ? 'bar' : 'lines', write, io.now ?? Date.now);
   }
@@ -111,7 +116,7 @@ class Session {
    * BackupmateError with the daemon's code (INTERNAL when this client does not know the code).
    */
   async call(method: Method, params: Record<string, unknown>): Promise<unknown> {
-    const conn = await openConnection(this.socket, this.io.connect);
+    const conn = await openConnection(this.socket, this.io.connect, describeOrigin(this.target));
     const id = 1;
     try {
       conn.send({ v: PROTOCOL_VERSION, id, method, params });
@@ -263,7 +268,7 @@ export function buildProgram(io: CtlIo): Command {
   const program = new Command(NAME)
     .description('control the backupmate daemon over its Unix socket: status, list, backup, cancel, restore, verify')
     .version(VERSION, '-V, --version', 'print the version')
-    .option('--socket <path>', `the daemon's control socket (default: $CONTROL_SOCKET, else ${DEFAULT_SOCKET})`)
+    .option('--socket <path>', `the daemon's control socket (default: $CONTROL_SOCKET, else CONTROL_SOCKET in /etc/backupmate/*.env and ./.backupmate.env as the daemon reads them, else ${DEFAULT_SOCKET})`)
     .option('--json', 'print every message from the daemon as one JSON line on stdout and nothing else (for scripts)')
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
     .configureHelp({ showGlobalOptions: true })
@@ -394,7 +399,8 @@ export async function main(args: string[], io: CtlIo): Promise<number> {
 export function report(e: unknown, io: Pick<CtlIo, 'stderr' | 'env'>): number {
   if (e instanceof CommanderError) {
     // Help and version are not errors; commander already printed what it had to say.
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    // Help shown because no command was given is a usage error (commander proposes exit 1 for it).
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || (e.code === 'commander.help' && e.exitCode === 0)) return 0;
     return ERROR_CODES.USAGE.exit;
   }
   if (e instanceof BackupmateError) {

@@ -1,25 +1,105 @@
 /**
  * Structured JSON logging (winston): one object per line, to stdout for journald and to LOG_FILE.
  *
+ * When the console stream is the journal (systemd sets JOURNAL_STREAM=<dev>:<inode> of the
+ * stream it connected; sd_journal_stream_fd(3) says to compare it with fstat of the fd), each
+ * console line starts with the sd-daemon.h priority `<N>` (error 3, warn 4, info 6, debug 7):
+ * journald strips it and files the line at that priority (SyslogLevelPrefix= defaults to yes),
+ * so `journalctl -p warning` finds warnings. Not for cron, a terminal or a pipe, nor the file.
+ *
+ * At a terminal, commands whose output is for people use the 'human' console: no JSON there,
+ * only warnings and errors as `backupmate: warning: ...` lines on stderr; the JSON still goes
+ * to LOG_FILE.
+ *
  * Every line passes through the redactor: any configured secret value is replaced with
  * `<redacted>` wherever it appears (message, fields, nested error text). Secrets are registered
  * once at start from the configuration; nothing else needs to remember to hide them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Writable } from 'node:stream';
 import winston from 'winston';
 
 export type Logger = winston.Logger;
 
 export interface LoggerOptions {
   level: string;
-  /** Where human-facing output does not go: 'stdout' for daemons and cron jobs, 'stderr' for interactive commands. */
-  console: 'stdout' | 'stderr' | 'none';
+  /**
+   * The console: JSON lines on 'stdout' (daemons, cron jobs, backup without a terminal) or
+   * 'stderr' (interactive commands whose stdout is their result); 'human': only warnings and
+   * errors, as one short line each on stderr, for a person at a terminal; 'none'.
+   */
+  console: 'stdout' | 'stderr' | 'human' | 'none';
   file?: string;
   secrets?: readonly string[];
   /** Fields added to every line (e.g. command, host). */
   defaultMeta?: Record<string, unknown>;
+  /**
+   * Whether the console stream is the journal (JSON lines get `<N>` priority prefixes).
+   * Default: decided from $JOURNAL_STREAM and the console's file descriptor (isJournalStream).
+   */
+  journal?: boolean;
+  /** Writes the console lines here instead of process.stdout/stderr (tests). */
+  consoleStream?: Writable;
+  /** The name human lines start with; default 'backupmate'. */
+  name?: string;
 }
+
+/** sd-daemon.h priorities of our levels (SD_ERR, SD_WARNING, SD_INFO, SD_DEBUG). */
+export const JOURNAL_PRIORITY: Readonly<Record<string, number>> = { error: 3, warn: 4, info: 6, http: 6, verbose: 7, debug: 7, silly: 7 };
+
+/**
+ * Whether a stream whose fstat gave `st` is the one systemd connected to the journal (pure):
+ * JOURNAL_STREAM is "<device>:<inode>" of that stream. A child that inherited the variable but
+ * whose stdout was redirected (a pipe, a file, cron's mail) does not match.
+ */
+export function isJournalStream(journalStream: string | undefined, st: { dev: number | bigint; ino: number | bigint } | null): boolean {
+  if (!journalStream || !st) return false;
+  const m = /^(\d+):(\d+)$/.exec(journalStream.trim());
+  return !!m && BigInt(m[1]!) === BigInt(st.dev) && BigInt(m[2]!) === BigInt(st.ino);
+}
+
+/** isJournalStream for one of this process's file descriptors. */
+export function fdIsJournal(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!env.JOURNAL_STREAM) return false;
+  try {
+    return isJournalStream(env.JOURNAL_STREAM, fs.fstatSync(fd));
+  } catch {
+    return false;
+  }
+}
+
+/** `<4>{"level":"warn",...}`: the line as journald's SyslogLevelPrefix= reads it (pure). */
+export function journalLine(level: string, line: string): string {
+  return `<${JOURNAL_PRIORITY[level] ?? 6}>${line}`;
+}
+
+/**
+ * A log record as a person at a terminal reads it, or null for what only the log needs (pure):
+ * warnings and errors only, as `backupmate: warning: text`. A job's end record (`*.end`) is left
+ * out: the command reports its own outcome (its result, or its one-line error).
+ */
+export function humanLine(name: string, info: { level: string; message?: unknown; event?: unknown }): string | null {
+  if (info.level !== 'warn' && info.level !== 'error') return null;
+  if (typeof info.event === 'string' && info.event.endsWith('.end')) return null;
+  return `${name}: ${info.level === 'warn' ? 'warning' : 'error'}: ${String(info.message ?? '')}`;
+}
+
+const MESSAGE = Symbol.for('message');
+
+/** The console's rewrite of a record: journal prefix, human line, or the JSON as is. */
+const consoleFormat = winston.format((info, opts: unknown) => {
+  const o = opts as { mode: 'json' | 'journal' | 'human'; name: string };
+  const rec = info as Record<string | symbol, unknown> & { level: string };
+  if (o.mode === 'human') {
+    const line = humanLine(o.name, rec as { level: string; message?: unknown; event?: unknown });
+    if (line === null) return false;
+    rec[MESSAGE] = line;
+  } else if (o.mode === 'journal') {
+    rec[MESSAGE] = journalLine(rec.level, String(rec[MESSAGE]));
+  }
+  return info;
+});
 
 export const REDACTED = '<redacted>';
 
@@ -61,11 +141,17 @@ export function createLogger(opts: LoggerOptions): Logger {
   );
   const transports: winston.transport[] = [];
   if (opts.console !== 'none') {
+    const toStderr = opts.console !== 'stdout';
+    const journal = opts.console !== 'human' && (opts.journal ?? (opts.consoleStream ? false : fdIsJournal(toStderr ? 2 : 1)));
+    const format = consoleFormat({ mode: opts.console === 'human' ? 'human' : journal ? 'journal' : 'json', name: opts.name ?? 'backupmate' });
     transports.push(
-      new winston.transports.Console({
-        // stderrLevels decides per level; for 'stderr' mode send everything there.
-        stderrLevels: opts.console === 'stderr' ? ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] : [],
-      }),
+      opts.consoleStream
+        ? new winston.transports.Stream({ stream: opts.consoleStream, format })
+        : new winston.transports.Console({
+            format,
+            // stderrLevels decides per level; for 'stderr' and 'human' send everything there.
+            stderrLevels: toStderr ? ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] : [],
+          }),
     );
   }
   let fileProblem: string | null = null;

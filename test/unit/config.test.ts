@@ -533,11 +533,12 @@ describe('secrets', () => {
     expect(err.message).toContain(`got "https://${REDACTED}@minio:9000" (from environment)`);
   });
 
-  test('never appear in warnings', () => {
+  test('never appear in the error about a misspelt secret key', () => {
     writeEnv(CWD_FILE_NAME, { ...BASE, DB_PASSWROD: PASSWORD });
-    const cfg = load();
-    expect(cfg.warnings).toHaveLength(1);
-    expectNoSecrets(cfg.warnings.join('\n'));
+    const err = loadError();
+    expect(problemLines(err)).toHaveLength(1);
+    expectNoSecrets(err.message);
+    expectNoSecrets(JSON.stringify(err.details));
   });
 
   test('redactedView hides set secrets and shows empty ones as empty', () => {
@@ -624,31 +625,66 @@ describe('S3 server-side encryption, storage class, manifest MAC key', () => {
   });
 });
 
-describe('unknown keys in env files', () => {
+describe('unknown keys and lines without "=" in env files are errors (exit 78)', () => {
   test.each([
     ['DB_HOTS', 'DB_HOST'],
     ['db_port', 'DB_PORT'],
     ['S3_BUCKET', 'S3_BUCKET_NAME'],
     ['COMPRESION', 'COMPRESSION'],
     ['MARIABACKUP_PATH', 'MARIADB_BACKUP_PATH'],
-  ])('%s warns with "did you mean %s?"', (name, suggestion) => {
+    ['FULL_BACKUP_SCHEDUEL', 'FULL_BACKUP_SCHEDULE'],
+  ])('%s is an error naming file, line and key, with "did you mean %s?"', (name, suggestion) => {
     const file = writeEnv(CWD_FILE_NAME, { ...BASE, [name]: 'x' });
-    const cfg = load();
-    expect(cfg.warnings).toEqual([`${file}: unknown key ${name} is ignored (did you mean ${suggestion}?)`]);
+    expect(problemLines(loadError())).toEqual([`${PROBLEM_PREFIX}${file} line 2: unknown key ${name} (did you mean ${suggestion}?)`]);
     expect(closestKey(name)).toBe(suggestion);
   });
 
-  test('a name close to nothing warns without a suggestion', () => {
+  test('a name close to nothing is an error without a suggestion', () => {
     const file = writeEnv(CWD_FILE_NAME, { ...BASE, TOTALLY_UNRELATED: 'x' });
-    expect(load().warnings).toEqual([`${file}: unknown key TOTALLY_UNRELATED is ignored`]);
+    expect(problemLines(loadError())).toEqual([`${PROBLEM_PREFIX}${file} line 2: unknown key TOTALLY_UNRELATED`]);
   });
 
-  test('warnings ride along in the error, where a misspelt key is often the cause', () => {
-    writeEnv(CWD_FILE_NAME, { S3_BUCKET: 'mybucket' });
+  test('the misspelt key comes first, then what it caused', () => {
+    const file = writeEnv(CWD_FILE_NAME, { S3_BUCKET: 'mybucket' });
+    const lines = problemLines(loadError());
+    expect(lines[0]).toBe(`${PROBLEM_PREFIX}${file} line 1: unknown key S3_BUCKET (did you mean S3_BUCKET_NAME?)`);
+    expect(lines[1]).toContain('S3_BUCKET_NAME must be set when STORAGE=s3');
+  });
+
+  test('a line without "=" is an error naming file, line and key (dotenv would drop it silently)', () => {
+    const file = path.join(tmp, CWD_FILE_NAME);
+    fs.writeFileSync(file, "S3_BUCKET_NAME=b\n\nFULL_BACKUP_SCHEDULE weekly\nFULL_BACKUP_SCHEDUEL\n", { mode: 0o600 });
+    expect(problemLines(loadError())).toEqual([
+      `${PROBLEM_PREFIX}${file} line 3: expected KEY=VALUE, got key FULL_BACKUP_SCHEDULE without "="`,
+      `${PROBLEM_PREFIX}${file} line 4: expected KEY=VALUE, got FULL_BACKUP_SCHEDUEL (did you mean FULL_BACKUP_SCHEDULE?) without "="`,
+    ]);
+  });
+
+  test('a lone word that may be a secret is not echoed', () => {
+    const file = path.join(tmp, CWD_FILE_NAME);
+    fs.writeFileSync(file, 'S3_BUCKET_NAME=b\nhunter2-Pa55\n', { mode: 0o600 });
     const err = loadError();
-    expect(err.message).toContain('S3_BUCKET_NAME must be set when STORAGE=s3');
-    expect(err.message).toMatch(/\nwarning: .*unknown key S3_BUCKET is ignored \(did you mean S3_BUCKET_NAME\?\)$/);
-    expect(err.details['warnings']).toHaveLength(1);
+    expect(problemLines(err)).toEqual([`${PROBLEM_PREFIX}${file} line 2: expected KEY=VALUE, got a line (not shown: it may hold a secret) without "="`]);
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  test('blank lines, comments, export KEY=VALUE and multi-line quoted values are fine', () => {
+    const file = path.join(tmp, CWD_FILE_NAME);
+    fs.writeFileSync(
+      file,
+      ['# a comment', '', '  # indented comment', 'export S3_BUCKET_NAME=b', 'DB_HOST = db1 # trailing comment', 'MARIADB_STOP_COMMAND="systemctl', 'stop mariadb"', "DB_USER='x'", ''].join('\n'),
+      { mode: 0o600 },
+    );
+    const cfg = load();
+    expect(cfg.warnings).toEqual([]);
+    expect([cfg.S3_BUCKET_NAME, cfg.DB_HOST, cfg.DB_USER]).toEqual(['b', 'db1', 'x']);
+  });
+
+  test('the same in a --config file and in /etc/backupmate/*.env', () => {
+    const etc = writeEnv('etc/a.env', { ...BASE, DB_HOTS: 'x' });
+    expect(problemLines(loadError())).toEqual([`${PROBLEM_PREFIX}${etc} line 2: unknown key DB_HOTS (did you mean DB_HOST?)`]);
+    const given = writeEnv('given.env', { ...BASE, DB_HOTS: 'x' });
+    expect(problemLines(loadError({ files: [given], onlyFiles: true }))).toEqual([`${PROBLEM_PREFIX}${given} line 2: unknown key DB_HOTS (did you mean DB_HOST?)`]);
   });
 });
 

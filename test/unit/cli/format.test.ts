@@ -1,0 +1,49 @@
+/** `backupmate list`'s table shows whether a backup is encrypted and whether its manifest has a MAC (issue 11 item 17). */
+import type { Manifest } from '../../../src/domain/manifest.js';
+import { renderCatalog } from '../../../src/cli/format.js';
+import type { Catalog } from '../../../src/storage/catalog.js';
+
+const MiB = 1024 * 1024;
+
+function manifest(id: string, extra: Partial<Manifest> = {}): Manifest {
+  return {
+    format: 'backupmate/2',
+    id,
+    kind: 'full',
+    parentId: null,
+    fullId: id,
+    lsn: { from: '0', to: '200', last: '200' },
+    binlog: null,
+    versions: { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB', backupmate: '0.1.0' },
+    host: 'db1',
+    compression: { algorithm: 'zstd', level: 3 },
+    encryption: null,
+    container: { format: 'tar', chunkSize: 4 * MiB },
+    volumes: [{ name: 'data.00000', size: 1034, sha256: 'a'.repeat(64) }],
+    rawBytes: 4096,
+    storedBytes: 1034,
+    startedAt: '2026-11-21T04:00:00.000Z',
+    finishedAt: '2026-11-21T04:10:00.000Z',
+    durationMs: 600_000,
+    ...extra,
+  } as Manifest;
+}
+
+test('ENCRYPTED and MAC columns, from each manifest', () => {
+  const plain = manifest('20261120T040000Z');
+  const sealed = manifest('20261121T040000Z', {
+    encryption: { type: 'age', recipients: ['age1aaa', 'age1bbb'] },
+    mac: { alg: 'HMAC-SHA256', value: 'f'.repeat(64) } as unknown as Manifest['mac'],
+  });
+  const dir = (m: Manifest) => ({ id: m.id, kind: m.kind, dir: `full/${m.id}/`, hasManifest: true, objects: [] });
+  const catalog: Catalog = {
+    backups: [plain, sealed].map((m) => ({ dir: dir(m), manifest: m })),
+    incomplete: [{ ...dir(manifest('20261122T040000Z')), hasManifest: false, objects: [{ key: 'full/20261122T040000Z/data.00000', size: MiB }] }],
+    broken: [],
+  };
+  const lines = renderCatalog(catalog).split('\n');
+  expect(lines[0]).toMatch(/^ID +KIND +STATUS +PARENT +STORED +RAW +DURATION +FROM_LSN +TO_LSN +ENCRYPTED +MAC +FINISHED$/);
+  expect(lines[1]).toMatch(/^20261120T040000Z +full +ok .* 200 +no +no +2026-11-21T04:10:00.000Z$/);
+  expect(lines[2]).toMatch(/^20261121T040000Z +full +ok .* 200 +age \(2 keys\) +yes +2026-11-21T04:10:00.000Z$/);
+  expect(lines[3]).toMatch(/^20261122T040000Z +full +incomplete +- +1\.0 MiB( +-){7}$/);
+});
