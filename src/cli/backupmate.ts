@@ -52,8 +52,9 @@ export function buildProgram(h: Handlers = commands): Command {
     .addHelpText(
       'after',
       '\nWithout --full/--incremental a full is taken when there is no valid full, when a FULL_BACKUP_SCHEDULE tick\n' +
-        'passed since the newest full, when the chain has MAX_CHAIN_LENGTH incrementals, or when the server version\n' +
-        'changed; otherwise an incremental. Retention (prune) runs after every successful backup.\n' +
+        'passed since the newest full, when the chain has MAX_CHAIN_LENGTH incrementals, when the server version\n' +
+        "changed, or when the server's history no longer continues the chain (a restore since the parent, its LSN\n" +
+        'behind the parent\'s, another server or datadir); otherwise an incremental. Retention (prune) runs after every successful backup.\n' +
         'At a terminal: what was decided and why, then the result; JSON log lines only with --json or when stdout\n' +
         'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.',
     )
