@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import type { BackupSettings } from '../backup/job.js';
 import type { Config } from '../config/load.js';
+import type { ConnectionSettings } from '../mariadb/mariabackup.js';
 import { secretValues } from '../config/redact.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import type { RestoreSettings } from '../restore/job.js';
@@ -83,13 +84,18 @@ export function makeLogger(
   return logger;
 }
 
+/** The DB_* connection, as the backup, the restore's target check and `check` use it. */
+export function connectionSettings(c: Config): ConnectionSettings {
+  return { user: c.DB_USER, password: c.DB_PASSWORD, host: c.DB_HOST, port: c.DB_PORT, socket: c.DB_SOCKET };
+}
+
 export function backupSettings(c: Config): BackupSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
     incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
     tempDir: c.LOCAL_TEMP_DIR,
     mariabackupPath: c.MARIADB_BACKUP_PATH,
-    connection: { user: c.DB_USER, password: c.DB_PASSWORD, host: c.DB_HOST, port: c.DB_PORT, socket: c.DB_SOCKET },
+    connection: connectionSettings(c),
     parallel: c.MARIABACKUP_PARALLEL,
     compression: { algorithm: c.COMPRESSION, level: c.COMPRESSION_LEVEL },
     volumeSize: c.VOLUME_SIZE,
@@ -109,6 +115,9 @@ export function restoreSettings(c: Config): RestoreSettings {
     datadir: c.MARIADB_DATADIR,
     osUser: c.MARIADB_OS_USER,
     socket: c.DB_SOCKET,
+    // Lets the "is a server using the target?" check ask the DB_SOCKET server for its own
+    // @@datadir: a server beside the target is no reason to refuse.
+    connection: connectionSettings(c),
     ageIdentityFile: c.AGE_IDENTITY_FILE,
     manifestHmacKey: c.MANIFEST_HMAC_KEY,
     parallel: c.MARIABACKUP_PARALLEL,

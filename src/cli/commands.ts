@@ -17,14 +17,14 @@ import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import { runRestore, type RestoreMode } from '../restore/job.js';
 import { startHint } from '../restore/hint.js';
+import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import { backupSettings, connectionSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
 import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildChains, summarize } from '../domain/chain.js';
 import { PROBLEM_PREFIX } from '../config/load.js';
@@ -201,9 +201,7 @@ export async function restoreCommand(
   const cancel = cancelOnSignals();
   try {
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
-    // The DB_* connection lets the "is a server using the target?" check ask the DB_SOCKET
-    // server for its own @@datadir: a server beside the target is no reason to refuse.
-    const settings = { ...restoreSettings(c), connection: backupSettings(c).connection };
+    const settings = restoreSettings(c);
     const r = await runRestore(makeStorage(c, logger), logger, settings, {
       id: id ?? 'latest',
       time,
@@ -221,12 +219,12 @@ export async function restoreCommand(
     // (the restore refused otherwise), so this was a restore beside it.
     const socketServerDatadir =
       r.mode !== 'target-dir' && c.DB_SOCKET
-        ? await querySingleValue(settings.connection, c.LOCAL_TEMP_DIR, 'SELECT @@datadir').then(
-            (d) => fs.realpath(d.trim()).catch(() => path.resolve(d.trim())),
+        ? await querySingleValue(connectionSettings(c), c.LOCAL_TEMP_DIR, 'SELECT @@datadir').then(
+            (d) => realOrResolved(d.trim()),
             () => null,
           )
         : null;
-    const destination = await fs.realpath(r.destination).catch(() => r.destination);
+    const destination = await realOrResolved(r.destination);
     for (const l of startHint({ mode: r.mode, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
@@ -284,15 +282,15 @@ export async function checkCommand(opts: GlobalOpts): Promise<void> {
   const logger = makeLogger(c, 'stderr', 'check');
   // The client's option file (the password) goes into a private directory of its own, so the
   // check creates nothing in LOCAL_TEMP_DIR, which it is judging.
-  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'backupmate-check-'));
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'backupmate-check-'));
   try {
     const storage = makeStorage(c, logger);
-    const s = backupSettings(c);
+    const connection = connectionSettings(c);
     const results = await runChecks(c, {
       probe: nodeProbe(),
       server: {
-        version: () => serverVersion(s.connection, scratch),
-        grants: () => querySingleValue(s.connection, scratch, 'SHOW GRANTS FOR CURRENT_USER()'),
+        version: () => serverVersion(connection, scratch),
+        grants: () => querySingleValue(connection, scratch, 'SHOW GRANTS FOR CURRENT_USER()'),
       },
       mariabackupVersion: () => mariabackupVersion(c.MARIADB_BACKUP_PATH),
       storage,
@@ -308,7 +306,7 @@ export async function checkCommand(opts: GlobalOpts): Promise<void> {
     if (err) throw err;
     process.stdout.write(`check: all ${results.length} checks passed\n`);
   } finally {
-    await fsp.rm(scratch, { recursive: true, force: true });
+    await fs.rm(scratch, { recursive: true, force: true });
     await closeLogger(logger);
   }
 }

@@ -28,7 +28,7 @@ import { catalogJson, readCatalog } from '../storage/catalog.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { backupSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
+import { backupSettings, connectionSettings, makeLogger, makeStorage, pruneSettings, restoreSettings } from '../app/wiring.js';
 import { ControlServer, type Connection } from './control.js';
 import { handlers } from './handlers/index.js';
 import { SystemdNotifier } from './notify.js';
@@ -253,7 +253,7 @@ export class Daemon implements DaemonApi {
       this.catalogView = { newest: newestStored(this.storedBackups), readAt: new Date().toISOString() };
     } catch (e) {
       this.catalogView = { ...this.catalogView, error: errorText(e) };
-      if (!this.stopping) this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
+      this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
     }
   }
 
@@ -430,7 +430,7 @@ export class Daemon implements DaemonApi {
       startCommand: c.MARIADB_START_COMMAND,
       timeoutMs: c.MARIADB_SERVICE_TIMEOUT * 1000,
       datadir: c.MARIADB_DATADIR,
-      connection: backupSettings(c).connection,
+      connection: connectionSettings(c),
       tempDir: c.LOCAL_TEMP_DIR,
     };
     let result: RestoreResultView | null = null;
@@ -443,8 +443,7 @@ export class Daemon implements DaemonApi {
         const log = this.logger;
         try {
           let stopped = false;
-          // With the DB_* connection, the target check asks the DB_SOCKET server for its @@datadir.
-          const report = await runRestore(this.storage, log, { ...restoreSettings(c), connection: backupSettings(c).connection }, {
+          const report = await runRestore(this.storage, log, restoreSettings(c), {
             id: p.id ?? 'latest',
             time,
             mode: p.mode,

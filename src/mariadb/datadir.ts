@@ -101,7 +101,8 @@ export async function findRunningServer(datadir: string, probe: RunningServerPro
   return null;
 }
 
-async function realOrResolved(p: string): Promise<string> {
+/** The real path of `p`, or its absolute form when it does not exist (yet). */
+export async function realOrResolved(p: string): Promise<string> {
   return fs.realpath(p).catch(() => path.resolve(p));
 }
 
