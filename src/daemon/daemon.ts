@@ -179,7 +179,10 @@ export class Daemon implements DaemonApi {
       const c = this.config;
       const plan = planBackup(await planFacts(c, backupSettings(c), this.storage));
       if (plan.kind === 'full' && c.FULL_BACKUP_SCHEDULE !== 'off') {
-        const { job } = this.queue.enqueue(this.backupJob('full', 'catch-up', `catch-up at start: ${plan.reason}`));
+        // 'auto', not 'full': the planner decides again when the job runs. A schedule tick during
+        // this check may already have queued (and taken) the missing full; a forced full would
+        // then be a second one for nothing. A tick waiting in the queue coalesces with this job.
+        const { job } = this.queue.enqueue(this.backupJob('auto', 'catch-up', `catch-up at start: ${plan.reason}`));
         this.logger.info(`catch-up: a full backup is due, queued job ${job.id}`, { event: 'daemon.catch_up', reason: plan.reason, jobId: job.id });
       } else {
         this.logger.info('catch-up: nothing missed', { event: 'daemon.catch_up', reason: plan.reason });
