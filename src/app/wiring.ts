@@ -10,9 +10,9 @@ import { secretValues } from '../config/redact.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import type { RestoreSettings } from '../restore/job.js';
 import type { PruneSettings } from '../retention/prune.js';
-import { FileStorage } from '../storage/file.js';
+import { FileStorage } from '../storage/drivers/file.js';
 import { logRetry, RetryStorage, type RetryPolicy } from '../storage/retry.js';
-import { S3Storage } from '../storage/s3.js';
+import { S3Storage } from '../storage/drivers/s3.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 

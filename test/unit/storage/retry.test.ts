@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { SCHEMA } from '../../../src/config/schema.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
-import { FileStorage } from '../../../src/storage/file.js';
+import { FileStorage } from '../../../src/storage/drivers/file.js';
 import {
   backoffCeiling,
   backoffDelay,
@@ -19,7 +19,7 @@ import {
   type RetryEvent,
   type RetryOptions,
 } from '../../../src/storage/retry.js';
-import { S3RetryStrategy, S3Storage } from '../../../src/storage/s3.js';
+import { S3RetryStrategy, S3Storage } from '../../../src/storage/drivers/s3.js';
 import { isNotFound, notFound, readAll, type Storage } from '../../../src/storage/storage.js';
 
 jest.setTimeout(20_000);

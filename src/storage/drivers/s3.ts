@@ -45,10 +45,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import type { StoredObject } from '../domain/catalog.js';
-import { BackupmateError } from '../domain/errors.js';
-import { backoffDelay, classify, type RetryEvent, type RetryPolicy } from './retry.js';
-import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from './storage.js';
+import type { StoredObject } from '../../domain/catalog.js';
+import { BackupmateError } from '../../domain/errors.js';
+import { backoffDelay, classify, type RetryEvent, type RetryPolicy } from '../retry.js';
+import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from '../storage.js';
 
 /** The default of S3_REQUEST_TIMEOUT_MS. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;

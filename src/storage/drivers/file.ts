@@ -10,9 +10,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { StoredObject } from '../domain/catalog.js';
-import { BackupmateError } from '../domain/errors.js';
-import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from './storage.js';
+import type { StoredObject } from '../../domain/catalog.js';
+import { BackupmateError } from '../../domain/errors.js';
+import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from '../storage.js';
 
 const PARTIAL = '.partial-';
 

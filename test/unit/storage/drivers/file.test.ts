@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { BackupmateError } from '../../../src/domain/errors.js';
-import { FileStorage } from '../../../src/storage/file.js';
-import { isNotFound, readAll } from '../../../src/storage/storage.js';
+import { BackupmateError } from '../../../../src/domain/errors.js';
+import { FileStorage } from '../../../../src/storage/drivers/file.js';
+import { isNotFound, readAll } from '../../../../src/storage/storage.js';
 
 jest.setTimeout(10_000);
 
