@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { BackupmateError } from '../../../../src/domain/errors.js';
-import { FileStorage } from '../../../../src/storage/drivers/file.js';
+import { classifyFile, FileStorage } from '../../../../src/storage/drivers/file.js';
+import { DRIVERS } from '../../../../src/storage/drivers/index.js';
+import { FILE_LIMITS } from '../../../../src/storage/drivers/limits.js';
 import { isNotFound, readAll } from '../../../../src/storage/storage.js';
 
 jest.setTimeout(10_000);
@@ -321,5 +323,42 @@ describe('list', () => {
     await store.put('a/one', Buffer.alloc(1));
     await store.put('a/three', Buffer.alloc(3));
     expect((await store.list('a/')).map((o) => o.size)).toEqual([1, 3]);
+  });
+});
+
+describe('classifyFile: the file driver reads its own errno errors', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: something`), { code });
+  const wrappedIo = (code: string) => new BackupmateError('STORAGE', `writing k failed: ${code}`, { errno: code }, { cause: errno(code) });
+
+  test.each(['EIO', 'EAGAIN', 'EBUSY', 'ESTALE'])('transient: %s (bare and wrapped)', (code) => {
+    expect(classifyFile(errno(code))).toBe('transient');
+    expect(classifyFile(wrappedIo(code))).toBe('transient');
+  });
+
+  test.each(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENAMETOOLONG'])('permanent: %s (bare and wrapped)', (code) => {
+    expect(classifyFile(errno(code))).toBe('permanent');
+    expect(classifyFile(wrappedIo(code))).toBe('permanent');
+  });
+
+  test('not-found: what get gives for a missing key; an unknown error is permanent', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bm-file-classify-'));
+    try {
+      const st = new FileStorage(root);
+      const err = await st.get('a/missing').catch((e: unknown) => e);
+      expect(isNotFound(err)).toBe(true);
+      expect(st.classify(err)).toBe('not-found');
+      expect(classifyFile(new TypeError('x is not a function'))).toBe('permanent');
+      expect(classifyFile(new BackupmateError('INTEGRITY', 'bad', {}, { cause: errno('EIO') }))).toBe('permanent');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('limits: one file per object, no parts; the registry line agrees', () => {
+    const st = new FileStorage('/nonexistent');
+    expect(st.name).toBe('file');
+    expect(st.limits).toBe(FILE_LIMITS);
+    expect(DRIVERS.file.limits).toBe(FILE_LIMITS);
+    expect(FILE_LIMITS.maxObjectSize).toBe(Number.POSITIVE_INFINITY);
   });
 });
