@@ -115,7 +115,7 @@ describe('basics', () => {
     expect(await store.head('dir/nope/deeper')).toBeNull();
   });
 
-  // BUG (src/storage/file.ts, head and get): only ENOENT means "missing"; a key below an existing
+  // BUG (src/storage/drivers/file.ts, head and get): only ENOENT means "missing"; a key below an existing
   // OBJECT (`dir/file/deeper` when `dir/file` is a file) fails with ENOTDIR, which head turns into
   // a STORAGE error (the contract: "null when it does not exist") and get into a STORAGE error
   // instead of notFound(). On S3 the same key is simply missing.
@@ -140,7 +140,7 @@ describe('basics', () => {
   test('delete of missing keys is not an error', async () => {
     await expect(store.delete(['nope', 'a/b/c'])).resolves.toBeUndefined();
   });
-  // BUG (src/storage/file.ts, FileStorage.put): `await fs.mkdir(path.dirname(final), ...)` runs
+  // BUG (src/storage/drivers/file.ts, FileStorage.put): `await fs.mkdir(path.dirname(final), ...)` runs
   // before the try/catch that wraps I/O errors, so a failure to create the object's directory
   // (EACCES on the store, EROFS, ENOSPC, or as here EEXIST because a file is in the way) escapes as a
   // raw Node error instead of STORAGE; the job then reports it as INTERNAL ("a bug").
@@ -255,7 +255,7 @@ describe('put with a failing body', () => {
     expect(filesUnder(root)).toEqual([]);
   });
 
-  // BUG (src/storage/file.ts, FileStorage.put): nothing listens for the body's 'error' until
+  // BUG (src/storage/drivers/file.ts, FileStorage.put): nothing listens for the body's 'error' until
   // `await fs.mkdir(...)` has finished and pipeline() is attached. A body that errors in that
   // window (e.g. VolumeWriter destroying the volume it just opened) emits an unheard 'error': an
   // uncaught exception that crashes the process. The storage contract says an erroring body must
