@@ -18,6 +18,7 @@ import path from 'node:path';
 import convict from 'convict';
 import { Cron, type CronOptions } from 'croner';
 import { resolveRecipients } from '../domain/age.js';
+import { S3_LIMITS } from '../storage/drivers/limits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Value types
@@ -86,8 +87,8 @@ const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const TiB = 1024 * GiB;
 
-/** S3 multipart-upload limits (AWS documentation "Amazon S3 multipart upload limits"). */
-export const S3_LIMITS = { minPartSize: 5 * MiB, maxPartSize: 5 * GiB, maxParts: 10_000, maxObjectSize: 5 * TiB } as const;
+/** S3 multipart-upload limits: owned by the S3 driver, in a file without the SDK (storage/drivers/limits.ts). */
+export { S3_LIMITS };
 
 /** Every configuration value, typed. Byte sizes are numbers of bytes. */
 export interface ConfigValues {

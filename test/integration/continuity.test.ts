@@ -17,7 +17,7 @@ import { runBackup, type BackupSettings } from '../../src/backup/job.js';
 import { BackupmateError } from '../../src/domain/errors.js';
 import type { Manifest } from '../../src/domain/manifest.js';
 import { createLogger } from '../../src/log/logger.js';
-import { FileStorage } from '../../src/storage/file.js';
+import { FileStorage } from '../../src/storage/drivers/file.js';
 import { backupmate, logLines, makeWorkdir } from '../helpers/backupmate.js';
 import { loadSampleData } from '../helpers/data.js';
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../helpers/mariadb.js';
