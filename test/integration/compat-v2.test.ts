@@ -57,7 +57,7 @@ test('verify checks the old volumes and MACs', async () => {
   expect({ exit: r.exitCode, stderr: r.exitCode ? r.stderr.slice(-3000) : '' }).toEqual({ exit: 0, stderr: '' });
 });
 
-test.each([['full'], ['incremental']] as const)('restore of the old %s: CHECKSUM TABLE as recorded', async (which) => {
+test.each<['full' | 'incremental']>([['full'], ['incremental']])('restore of the old %s: CHECKSUM TABLE as recorded', async (which) => {
   const want = expected[which];
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-v2-restored-'));
   const datadir = path.join(base, 'data');
