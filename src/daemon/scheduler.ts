@@ -6,8 +6,7 @@
  * #1822), and while paused (a restore runs) ticks are logged and skipped.
  */
 import { Cron } from 'croner';
-import { CRON_OPTIONS } from '../config/schema.js';
-import { scheduleToCron } from '../domain/schedule.js';
+import { CRON_OPTIONS, scheduleToCron } from '../domain/schedule.js';
 import type { Logger } from '../log/logger.js';
 
 export type ScheduleName = 'full' | 'incremental';
