@@ -22,7 +22,7 @@ import { runSourceRestore } from '../../src/restore/source-restore.js';
 import { SourceRegistry, standardLayout } from '../../src/sources/registry.js';
 import type { Source } from '../../src/sources/source.js';
 import { catalogJson, readCatalog } from '../../src/storage/catalog.js';
-import { FileStorage } from '../../src/storage/file.js';
+import { FileStorage } from '../../src/storage/drivers/file.js';
 import { runVerify } from '../../src/verify/verify.js';
 
 interface ToyPayload extends SourcePayload {
