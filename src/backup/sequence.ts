@@ -17,7 +17,7 @@
 import type { Config } from '../config/load.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import type { Manifest } from '../domain/manifest.js';
-import { planBackup, type Plan } from '../domain/plan.js';
+import { planBackup, type Plan } from '../sources/physical/plan.js';
 import type { Logger } from '../log/logger.js';
 import { prune, type PruneSettings } from '../retention/prune.js';
 import type { Storage } from '../storage/storage.js';
