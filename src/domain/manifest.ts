@@ -99,6 +99,60 @@ export interface Manifest {
   mac?: ManifestMac;
 }
 
+/**
+ * backupmate/3: the envelope every source shares. Fields common to every backup live here; what
+ * only one source type understands lives in `source`, a payload owned by that type
+ * (sources/<type>/). Every reader works on this shape: backupmate/1 and /2 manifests are upgraded
+ * to it in memory (upgradeManifest), keeping the original object so that their MAC still verifies.
+ */
+export const MANIFEST_FORMAT_V3 = 'backupmate/3';
+
+/** The source payload's common part: its type names the Source that owns the rest (sources/registry.ts). */
+export interface SourcePayload {
+  type: string;
+}
+
+/** The physical (mariabackup) payload. */
+export interface PhysicalPayload extends SourcePayload {
+  type: 'physical';
+  /** LSNs from mariabackup's checkpoints file, as decimal strings (64-bit values). */
+  lsn: { from: string; to: string; last: string };
+  /** Binary log position at the backup's consistent point, when the server logs binlogs. */
+  binlog: { file: string; position: number; gtid: string | null } | null;
+  /** The server the backup was taken from; absent when upgraded from a manifest written before the field existed. */
+  server?: ServerIdentity;
+  versions: { server: string; mariabackup: string };
+}
+
+export interface ManifestEnvelope<P extends SourcePayload = SourcePayload> {
+  format: typeof MANIFEST_FORMAT_V3 | ManifestFormat;
+  id: string;
+  source: P;
+  /** A kind the source type lists (physical and directory: 'full' | 'incremental'). */
+  kind: string;
+  /** The backup this one was taken against (null for a full). */
+  parentId: string | null;
+  /** The backup at the root of this backup's chain (its own id for a full). */
+  fullId: string;
+  /** The host backupmate ran on (os.hostname()). */
+  host: string;
+  /** backupmate's version; a source may add its tools' versions in its payload. */
+  versions: { backupmate: string };
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  /** Bytes the source produced (the raw stream, before compression). */
+  rawBytes: number;
+  /** Bytes stored (sum of volume sizes). */
+  storedBytes: number;
+  compression: { algorithm: CompressionAlgorithm; level: number | null };
+  encryption: ManifestEncryption | null;
+  /** A tar with the compressed raw stream cut into fixed-size entries (archive/container.ts). */
+  container: { format: 'tar'; chunkSize: number };
+  volumes: VolumeRecord[];
+  mac?: ManifestMac;
+}
+
 /** The container layout a manifest's volumes use (archive/container.ts). */
 export function containerLayout(m: Pick<Manifest, 'format'>): 1 | 2 {
   return m.format === 'backupmate/1' ? 1 : 2;
