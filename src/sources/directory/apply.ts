@@ -140,15 +140,32 @@ export async function treeDifferences(root: string, payload: DirectoryPayload, o
 }
 
 /**
- * Moves the tree under `source` (the applied chain) into `targetDir` (created if absent, must be
- * empty), then applies the metadata and checks the result against the target's list.
+ * Puts the tree under `source` (the applied chain) into `targetDir` (created if absent, must be
+ * empty). The metadata is applied and the tree checked against the target's list BEFORE anything
+ * moves, so a restore that fails leaves the target as it was; then the top-level entries are
+ * renamed in (copied, with the metadata applied again, when the target is on another filesystem)
+ * and the result is checked once more.
  */
 export async function putInPlace(source: string, targetDir: string, payload: DirectoryPayload, options: MetadataOptions = {}): Promise<void> {
-  await fs.mkdir(targetDir, { recursive: true, mode: 0o755 });
-  const present = await fs.readdir(targetDir);
+  const owners = options.chown ?? process.getuid?.() === 0;
+  const metadata = { ...options, chown: owners };
+  const check = async (root: string, when: string): Promise<void> => {
+    const problems = await treeDifferences(root, payload, { owners });
+    if (problems.length) throw new BackupmateError('INTEGRITY', `directory restore: ${when} differs from the backup's list: ${problems.join('; ')}`);
+  };
+  await applyMetadata(source, payload.files, metadata);
+  await check(source, 'the applied chain');
+  let present: string[] = [];
+  try {
+    present = await fs.readdir(targetDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
   if (present.length) {
     throw new BackupmateError('TARGET_STATE', `restore target ${targetDir} is not empty (it holds ${present.slice(0, 3).join(', ')}${present.length > 3 ? ', ...' : ''}): a directory restore never overwrites files; name an empty or new directory`);
   }
+  await fs.mkdir(targetDir, { recursive: true, mode: 0o755 });
+  let copied = false;
   for (const top of await fs.readdir(source)) {
     const from = path.join(source, top);
     const to = path.join(targetDir, top);
@@ -159,12 +176,9 @@ export async function putInPlace(source: string, targetDir: string, payload: Dir
       // Another filesystem: copy (symlinks as links), then the metadata pass below fixes the rest.
       await fs.cp(from, to, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
       await fs.rm(from, { recursive: true, force: true });
+      copied = true;
     }
   }
-  const owners = options.chown ?? process.getuid?.() === 0;
-  await applyMetadata(targetDir, payload.files, { ...options, chown: owners });
-  const problems = await treeDifferences(targetDir, payload, { owners });
-  if (problems.length) {
-    throw new BackupmateError('INTEGRITY', `directory restore: the restored tree under ${targetDir} differs from the backup's list: ${problems.join('; ')}`);
-  }
+  if (copied) await applyMetadata(targetDir, payload.files, metadata);
+  await check(targetDir, `the restored tree under ${targetDir}`);
 }
