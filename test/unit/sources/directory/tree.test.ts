@@ -55,13 +55,29 @@ async function restore(members: Array<{ payload: DirectoryPayload; bytes: Buffer
   await putInPlace(await applyChain(chain), target, members.at(-1)!.payload);
 }
 
+interface Snapshot {
+  entries: Record<string, string>;
+  mtimes: Record<string, number>;
+}
+
+/**
+ * Restores set mtimes through a double of seconds (fs.utimes), exact to about a microsecond:
+ * everything else must be equal, mtimes within 5 µs.
+ */
+function expectSameTree(actual: Snapshot, expected: Snapshot): void {
+  expect(actual.entries).toEqual(expected.entries);
+  for (const [p, ms] of Object.entries(expected.mtimes)) expect([p, Math.abs(actual.mtimes[p] - ms) < 0.005]).toEqual([p, true]);
+}
+
 /** Everything a restore must keep, per path under `root` + the configured paths. */
-function snapshot(root: string, paths: string[]): Record<string, string> {
+function snapshot(root: string, paths: string[]): Snapshot {
   const out: Record<string, string> = {};
+  const mtimes: Record<string, number> = {};
   const visit = (rel: string) => {
     const abs = path.join(root, rel);
     const st = fs.lstatSync(abs);
-    const common = `${st.uid}:${st.gid} mtime=${Math.floor(st.mtimeMs)}`;
+    const common = `${st.uid}:${st.gid}`;
+    mtimes[rel] = st.mtimeMs;
     if (st.isSymbolicLink()) out[rel] = `link -> ${fs.readlinkSync(abs)} ${common}`;
     else if (st.isDirectory()) {
       out[rel] = `dir ${(st.mode & 0o7777).toString(8)} ${common}`;
@@ -72,7 +88,7 @@ function snapshot(root: string, paths: string[]): Record<string, string> {
     }
   };
   for (const p of paths) visit(relativeName(p));
-  return out;
+  return { entries: out, mtimes };
 }
 
 function write(rel: string, content: string | Buffer, mode = 0o644): void {
@@ -113,7 +129,7 @@ describe('directory tree round trip', () => {
 
     const t1 = path.join(base, 'restore-full');
     await restore([full], t1);
-    expect(snapshot(t1, paths)).toEqual(atFull);
+    expectSameTree(snapshot(t1, paths), atFull);
 
     // Between the backups: change, add, delete (a file and a directory), mode and owner changes,
     // a file that becomes a directory, a symlink retargeted and a new one.
@@ -142,14 +158,14 @@ describe('directory tree round trip', () => {
 
     const t2 = path.join(base, 'restore-incr');
     await restore([full, incr], t2);
-    expect(snapshot(t2, paths)).toEqual(atIncr);
+    expectSameTree(snapshot(t2, paths), atIncr);
 
     // A second incremental with nothing changed stores no file content and still restores.
     const incr2 = await backup(paths, incr.payload);
     expect(incr2.out.contentBytes).toBe(0);
     const t3 = path.join(base, 'restore-incr2');
     await restore([full, incr, incr2], t3);
-    expect(snapshot(t3, paths)).toEqual(atIncr);
+    expectSameTree(snapshot(t3, paths), atIncr);
   });
 
   it('gives a standard tar: GNU tar lists and extracts it', async () => {
