@@ -17,7 +17,7 @@ import type { ChildStage } from '../../archive/child.js';
 import { BackupmateError } from '../../domain/errors.js';
 import type { BackupRun, ExtractedMember, RestoreMode, Sink, Source, SourceBackupTarget, SourceContext, SourceManifest } from '../source.js';
 import { applyChain, putInPlace } from './apply.js';
-import { directoryChainRules } from './chain.js';
+import { directoryChainRules, planDirectoryBackup, type DirectoryManifest } from './chain.js';
 import { selectStored } from './diff.js';
 import { parseDirectoryPayload, type DirectoryPayload } from './entries.js';
 import { openTreeSink } from './extract.js';
@@ -31,6 +31,15 @@ export interface DirectorySourceSettings {
   paths: readonly string[];
   /** Prepended to every path: '/' in production; tests back up a private tree the same way. */
   root?: string;
+  /** MAX_CHAIN_LENGTH: most incrementals after one full before 'auto' takes a full. */
+  maxChainLength?: number;
+}
+
+/** What the planner needs from the store: this source's readable backups and the unfinished ones. */
+export interface DirectoryPlanFacts {
+  requested: 'auto' | 'full' | 'incremental';
+  valid: readonly DirectoryManifest[];
+  incompleteIds?: readonly string[];
 }
 
 export class DirectorySource implements Source<DirectoryPayload> {
@@ -45,6 +54,21 @@ export class DirectorySource implements Source<DirectoryPayload> {
 
   parsePayload(raw: unknown): DirectoryPayload {
     return parseDirectoryPayload(raw);
+  }
+
+  /**
+   * Full or incremental, on which parent (chain.ts planDirectoryBackup), as the target startBackup
+   * takes. Needs no server: only this source's backups in the store.
+   */
+  plan(facts: DirectoryPlanFacts): { target: SourceBackupTarget<DirectoryPayload>; reason: string } {
+    const p = planDirectoryBackup({
+      requested: facts.requested,
+      paths: this.settings.paths,
+      valid: facts.valid,
+      incompleteIds: facts.incompleteIds ?? [],
+      maxChainLength: this.settings.maxChainLength ?? 30,
+    });
+    return p.kind === 'full' ? { target: { kind: 'full' }, reason: p.reason } : { target: { kind: 'incremental', parent: p.parent, full: p.full }, reason: p.reason };
   }
 
   async startBackup(ctx: SourceContext, target: SourceBackupTarget<DirectoryPayload>): Promise<BackupRun<DirectoryPayload>> {
