@@ -4,22 +4,23 @@
  * jobs.
  */
 import type { Config } from '../config/load.js';
-import { summarize } from '../domain/chain.js';
 import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
-import { planBackup, type Plan, type PlanInput, type ServerFacts } from '../domain/plan.js';
+import { planBackup, type Plan, type PlanInput, type ServerFacts } from '../sources/physical/plan.js';
 import type { Logger } from '../log/logger.js';
 import { readRestoreMarker } from '../mariadb/restore-marker.js';
 import { serverState, serverVersion } from '../mariadb/server.js';
+import { physicalSummary } from '../sources/physical/chain.js';
+import { isPhysical } from '../sources/physical/payload.js';
+import { standardLayout, type LayoutEntry } from '../sources/registry.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import type { BackupSettings, BackupTarget } from './job.js';
 
-export function catalogPrefixes(c: Config): { prefix: string; kind: 'full' | 'incremental' }[] {
-  return [
-    { prefix: c.FULL_BACKUP_PREFIX, kind: 'full' },
-    { prefix: c.INCREMENTAL_BACKUP_PREFIX, kind: 'incremental' },
-  ];
+/** The store layout (sources/registry.ts) of a configuration: where each source's backups live. */
+export function catalogPrefixes(c: Config): LayoutEntry[] {
+  const directoryPrefix = (c as Config & { DIRECTORY_BACKUP_PREFIX?: string }).DIRECTORY_BACKUP_PREFIX;
+  return standardLayout({ fullPrefix: c.FULL_BACKUP_PREFIX, incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX, ...(directoryPrefix ? { directoryPrefix } : {}) });
 }
 
 /**
@@ -51,7 +52,8 @@ export async function planFacts(c: Config, settings: BackupSettings, storage: St
   // With MANIFEST_HMAC_KEY, only authentic manifests count: an incremental chained on a manifest
   // restore would refuse (changed, or written without the key) could never be restored. The
   // first backup after the key is set is therefore a full.
-  const usable = c.MANIFEST_HMAC_KEY ? catalog.backups.filter((b) => isAuthentic(b.manifest, c.MANIFEST_HMAC_KEY)) : catalog.backups;
+  const physical = catalog.backups.filter((b) => isPhysical(b.manifest));
+  const usable = c.MANIFEST_HMAC_KEY ? physical.filter((b) => isAuthentic(b.manifest, c.MANIFEST_HMAC_KEY)) : physical;
   return {
     now: new Date(),
     timeZone: c.SCHEDULE_TIMEZONE,
@@ -59,8 +61,8 @@ export async function planFacts(c: Config, settings: BackupSettings, storage: St
     incrementalBase: c.INCREMENTAL_BASE,
     maxChainLength: c.MAX_CHAIN_LENGTH,
     serverVersion: knownServerVersion ?? (await serverVersion(settings.connection, settings.tempDir)),
-    valid: usable.map((b) => summarize(b.manifest)),
-    incompleteIds: catalog.incomplete.map((d) => d.id),
+    valid: usable.map((b) => physicalSummary(b.manifest)),
+    incompleteIds: catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id),
     server: await serverFacts(settings, log),
   };
 }

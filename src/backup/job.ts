@@ -20,7 +20,6 @@ import { runStages, type StageOutcome } from '../archive/stages.js';
 import { VolumeWriter } from '../archive/volumes.js';
 import { resolveRecipients } from '../domain/age.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import { lsnBelow } from '../domain/chain.js';
 import { backupIdFor } from '../domain/ids.js';
 import { signManifest } from '../domain/mac.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
@@ -39,6 +38,8 @@ import {
   type ConnectionSettings,
 } from '../mariadb/mariabackup.js';
 import { serverState } from '../mariadb/server.js';
+import { lsnBelow } from '../sources/physical/chain.js';
+import type { PhysicalPayload } from '../sources/physical/payload.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 
@@ -305,17 +306,22 @@ export async function runBackup(
     if (!cp) throw new BackupmateError('INTERNAL', 'pipeline finished without checkpoints');
     const inf = info as ReturnType<typeof parseBackupInfo> | null;
     const finished = new Date();
-    const unsigned: Manifest = {
+    const payload: PhysicalPayload = {
+      type: 'physical',
+      lsn: { from: cp.fromLsn, to: cp.toLsn, last: cp.lastLsn },
+      binlog: inf?.binlog ?? null,
+      server: identity,
+      versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion },
+    };
+    const unsigned: Manifest<PhysicalPayload> = {
       format: MANIFEST_FORMAT,
       id,
+      source: payload,
       kind: target.kind,
       parentId: target.kind === 'full' ? null : target.parentId,
       fullId: target.kind === 'full' ? id : target.fullId,
-      lsn: { from: cp.fromLsn, to: cp.toLsn, last: cp.lastLsn },
-      binlog: inf?.binlog ?? null,
-      versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion, backupmate: VERSION },
+      versions: { backupmate: VERSION },
       host: s.hostname,
-      server: identity,
       compression: { algorithm: s.compression.algorithm, level: s.compression.algorithm === 'none' ? null : s.compression.level },
       encryption: recipients ? { type: 'age', recipients } : null,
       container: { format: 'tar', chunkSize: CHUNK_SIZE },
@@ -341,8 +347,8 @@ export async function runBackup(
       storedBytes: manifest.storedBytes,
       volumes: manifest.volumes.length,
       durationMs: manifest.durationMs,
-      lsn: manifest.lsn,
-      binlog: manifest.binlog,
+      lsn: payload.lsn,
+      binlog: payload.binlog,
     });
     return manifest;
   } catch (e) {

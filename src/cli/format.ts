@@ -2,6 +2,7 @@
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { buildChains, summarize } from '../domain/chain.js';
 import type { Manifest } from '../domain/manifest.js';
+import { isPhysical } from '../sources/physical/payload.js';
 import type { Catalog } from '../storage/catalog.js';
 import type { VerifyReport } from '../verify/report.js';
 
@@ -21,7 +22,9 @@ export function renderCatalog(c: Catalog): string {
   const byId = new Map(c.backups.map((b) => [b.manifest.id, b.manifest] as const));
   const row = (id: string, label: string, status: string): string[] => {
     const m = byId.get(id)!;
-    return [label, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), m.lsn.from, m.lsn.to, encryptedCell(m), m.mac ? 'yes' : 'no', m.finishedAt];
+    // LSNs are the physical payload's; other sources' backups show '-' there.
+    const lsn = isPhysical(m) ? m.source.lsn : { from: '-', to: '-' };
+    return [label, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), lsn.from, lsn.to, encryptedCell(m), m.mac ? 'yes' : 'no', m.finishedAt];
   };
   const rows: string[][] = [];
   const { chains, orphans } = buildChains(c.backups.map((b) => summarize(b.manifest)));

@@ -311,11 +311,11 @@ export function renderList(x: unknown): string {
   }
   const j = x as unknown as ListJson;
   for (const m of j.backups) {
-    if (!isObject(m) || typeof m.id !== 'string' || !isObject(m.lsn)) {
-      throw new BackupmateError('PROTOCOL', `list: the daemon sent a backup without id or LSNs: ${JSON.stringify(m)?.slice(0, 200)}`);
+    if (!isObject(m) || typeof m.id !== 'string' || !isObject(m.source)) {
+      throw new BackupmateError('PROTOCOL', `list: the daemon sent a backup without id or source: ${JSON.stringify(m)?.slice(0, 200)}`);
     }
   }
-  const dir = (id: string, kind: BackupKind, hasManifest: boolean) => ({ id, kind, dir: `${id}/`, hasManifest, objects: [] });
+  const dir = (id: string, kind: string, hasManifest: boolean, source = 'physical') => ({ id, source, kind, dir: `${id}/`, hasManifest, objects: [] });
   const catalog: Catalog = {
     backups: j.backups.map((m) => ({ dir: dir(m.id, m.kind, true), manifest: m })),
     incomplete: j.incomplete.map((d) => ({ ...dir(d.id, d.kind, false), objects: [{ key: `${d.id}/`, size: d.bytes ?? 0 }] })),

@@ -16,7 +16,7 @@ import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { parseRestoreTime } from '../domain/chain.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import { planBackup } from '../domain/plan.js';
+import { planBackup } from '../sources/physical/plan.js';
 import { fmtBytes } from '../domain/units.js';
 import { closeLogger, updateSecrets, type Logger } from '../log/logger.js';
 import { secretValues } from '../config/redact.js';

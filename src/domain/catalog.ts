@@ -5,7 +5,6 @@
  * checked by the caller); one without is incomplete: the leftovers of a failed or running job.
  */
 import { isBackupId } from './ids.js';
-import type { BackupKind } from './manifest.js';
 import { MANIFEST_NAME } from './manifest.js';
 
 export interface StoredObject {
@@ -16,15 +15,24 @@ export interface StoredObject {
 
 export interface BackupDir {
   id: string;
-  kind: BackupKind;
+  /** The source type the store layout expects under this prefix (sources/registry.ts). */
+  source: string;
+  /**
+   * The kind the layout says lives under this prefix; for a prefix that holds every kind of its
+   * source ('*' in the layout) the manifest's kind once read, 'unknown' without a manifest.
+   */
+  kind: string;
   /** `<prefix><id>/` */
   dir: string;
   hasManifest: boolean;
   objects: StoredObject[];
 }
 
-/** Groups a prefix's objects by backup id. Objects that don't look like ours are ignored. */
-export function groupBackupDirs(prefix: string, kind: BackupKind, objects: readonly StoredObject[]): BackupDir[] {
+/**
+ * Groups a prefix's objects by backup id. Objects that don't look like ours are ignored. `where`
+ * is the layout row: the source type (default physical) and kind ('*': any) living there.
+ */
+export function groupBackupDirs(prefix: string, kind: string, objects: readonly StoredObject[], source = 'physical'): BackupDir[] {
   const byId = new Map<string, BackupDir>();
   for (const o of objects) {
     if (!o.key.startsWith(prefix)) continue;
@@ -35,7 +43,7 @@ export function groupBackupDirs(prefix: string, kind: BackupKind, objects: reado
     if (!isBackupId(id)) continue;
     let d = byId.get(id);
     if (!d) {
-      d = { id, kind, dir: `${prefix}${id}/`, hasManifest: false, objects: [] };
+      d = { id, source, kind: kind === '*' ? 'unknown' : kind, dir: `${prefix}${id}/`, hasManifest: false, objects: [] };
       byId.set(id, d);
     }
     d.objects.push(o);

@@ -1,54 +1,57 @@
 /**
- * Chains: a full backup and the incrementals taken on it, and what a restore needs from them.
+ * Chains: a root backup (a full) and the backups taken on it, and the generic part of what a
+ * restore needs from them.
  *
- * Pure logic over backup summaries (the manifest fields that matter for chaining). Callers read
- * the manifests and list incomplete directories; this module decides which backups belong
- * together, which ones a restore must prepare and in what order, and refuses broken chains with a
- * message that names the broken link. A restore that silently skips a link restores the wrong
- * data; refusing is the only safe answer.
+ * Pure logic over backup summaries (the envelope fields that matter for chaining). Callers read
+ * the manifests and list incomplete directories; this module groups backups into chains, selects
+ * a restore target and walks a target's parent links back to its root, refusing broken links
+ * with a message that names them. What makes a link valid beyond that (LSN continuity, tool
+ * versions...) is the source type's own rule (sources/<type>/chain.ts). A restore that silently
+ * skips a link restores the wrong data; refusing is the only safe answer.
  */
 import { BackupmateError } from './errors.js';
 import { resolveId } from './ids.js';
-import type { BackupKind, Manifest, ServerIdentity } from './manifest.js';
+import type { Manifest } from './manifest.js';
 import { instantsForWallClock, resolveTimeZone, zoneOffsetMs } from './schedule.js';
 
-/** The manifest fields chaining, planning and retention need. */
+/** The envelope fields chaining, planning and retention need. */
 export interface BackupSummary {
   id: string;
-  kind: BackupKind;
+  /** The source type (manifest.source.type). */
+  source: string;
+  kind: string;
   parentId: string | null;
   fullId: string;
-  lsn: { from: string; to: string; last: string };
-  versions: { server: string; mariabackup: string };
   startedAt: string;
   finishedAt: string;
   rawBytes: number;
   storedBytes: number;
-  /** The server it was taken from; absent for manifests written before the field existed. */
-  server?: ServerIdentity;
 }
 
 /** The summary of a manifest (copies: later changes to the manifest don't show through). */
 export function summarize(m: Manifest): BackupSummary {
   return {
     id: m.id,
+    source: m.source.type,
     kind: m.kind,
     parentId: m.parentId,
     fullId: m.fullId,
-    lsn: { from: m.lsn.from, to: m.lsn.to, last: m.lsn.last },
-    versions: { server: m.versions.server, mariabackup: m.versions.mariabackup },
     startedAt: m.startedAt,
     finishedAt: m.finishedAt,
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
-    ...(m.server ? { server: { host: m.server.host, datadir: m.server.datadir, serverId: m.server.serverId } } : {}),
   };
 }
 
-export interface Chain {
-  full: BackupSummary;
+/** Whether a backup is the root of its chain (a full: no parent, its own fullId). */
+export function isChainRoot(b: Pick<BackupSummary, 'id' | 'kind' | 'parentId' | 'fullId'>): boolean {
+  return b.kind === 'full' || (b.parentId === null && b.fullId === b.id);
+}
+
+export interface Chain<S extends BackupSummary = BackupSummary> {
+  full: S;
   /** The full first, then its incrementals (every incremental whose fullId is the full's id) ordered by id. */
-  members: BackupSummary[];
+  members: S[];
 }
 
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -56,13 +59,13 @@ const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id 
 /**
  * Groups backups into chains by fullId. Chains come oldest first (by the full's id); incrementals
  * whose full is not among `backups` are orphans (ordered by id). Grouping does not check parent
- * links or LSNs: resolveRestoreChain does, for the backups a restore actually needs.
+ * links: walkChain and the source's chain rules do, for the backups a restore actually needs.
  */
-export function buildChains(backups: readonly BackupSummary[]): { chains: Chain[]; orphans: BackupSummary[] } {
-  const fulls = backups.filter((b) => b.kind === 'full').sort(byId);
-  const chains = new Map<string, Chain>(fulls.map((f) => [f.id, { full: f, members: [f] }]));
-  const orphans: BackupSummary[] = [];
-  for (const b of [...backups].filter((x) => x.kind === 'incremental').sort(byId)) {
+export function buildChains<S extends BackupSummary>(backups: readonly S[]): { chains: Chain<S>[]; orphans: S[] } {
+  const fulls = backups.filter(isChainRoot).sort(byId);
+  const chains = new Map<string, Chain<S>>(fulls.map((f) => [f.id, { full: f, members: [f] }]));
+  const orphans: S[] = [];
+  for (const b of [...backups].filter((x) => !isChainRoot(x)).sort(byId)) {
     const chain = chains.get(b.fullId);
     if (chain) chain.members.push(b);
     else orphans.push(b);
@@ -91,53 +94,34 @@ export function versionsDiffer(a: string, b: string): boolean {
   return ma !== null && mb !== null && ma !== mb;
 }
 
-/** LSN equality on the 64-bit values (decimal strings compared as numbers, so "0012" = "12"). */
-function lsnEqual(a: string, b: string): boolean {
-  try {
-    return BigInt(a) === BigInt(b);
-  } catch {
-    return false;
-  }
-}
-
-/** a < b on the 64-bit values; false when either is not a decimal number. */
-export function lsnBelow(a: string, b: string): boolean {
-  try {
-    return BigInt(a) < BigInt(b);
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The backups to restore, in prepare order: [full, ..., target].
+ * The backups from `target`'s root to `target`, in apply order: [root, ..., target].
  *
- * Follows parentId links from `target` back to its full, checking each link. Throws
+ * Follows parentId links from `target` back to its root, checking each link. Throws
  * BackupmateError('INTEGRITY') naming the broken link when:
- * - an incremental has no parentId, or the parent is not among `valid` (the message says whether
- *   the parent is incomplete, i.e. its id is in `incompleteIds`, or missing entirely);
+ * - a backup that is not a root has no parentId, or the parent is not among `valid` (the message
+ *   says whether the parent is incomplete, i.e. its id is in `incompleteIds`, or missing entirely);
  * - the parent belongs to another chain (its fullId differs), or the links loop;
- * - an incremental's lsn.from is not its parent's lsn.to (the delta would not apply);
- * - an incremental's lsn.to is below its lsn.from: it was taken on a server whose history does
- *   not continue its parent's (typically after a restore to an older backup), and prepare fails
- *   on it with "log sequence number ... is in the future";
- * - the full reached is not the target's fullId;
- * - a member's mariabackup or server major.minor differs from the full's: prepare runs one
- *   mariabackup over the whole chain, and mariabackup only prepares its own major.minor.
+ * - `link(parent, child)` (the source's continuity rule) names problems;
+ * - the root reached is not the target's fullId.
+ * The source's chain rules add checks over the whole chain (e.g. tool versions) after this.
  */
-export function resolveRestoreChain(target: BackupSummary, valid: readonly BackupSummary[], incompleteIds: readonly string[]): BackupSummary[] {
+export function walkChain<S extends BackupSummary>(
+  target: S,
+  valid: readonly S[],
+  incompleteIds: readonly string[],
+  link: (parent: S, child: S) => { message: string; details?: Record<string, unknown> }[] = () => [],
+): S[] {
   const known = new Map(valid.map((b) => [b.id, b]));
   const incomplete = new Set(incompleteIds);
-  const fail = (message: string, details: Record<string, unknown>): never => {
-    throw new BackupmateError('INTEGRITY', `cannot restore ${target.id}: ${message}`, { target: target.id, ...details });
-  };
+  const fail = (message: string, details: Record<string, unknown>): never => chainFailure(target.id, message, details);
 
-  const path: BackupSummary[] = [target];
+  const path: S[] = [target];
   const seen = new Set([target.id]);
   let cur = target;
-  while (cur.kind === 'incremental') {
+  while (!isChainRoot(cur)) {
     const parentId = cur.parentId;
-    if (!parentId) fail(`incremental ${cur.id} has no parent id in its manifest`, { backup: cur.id });
+    if (!parentId) fail(`${cur.kind} ${cur.id} has no parent id in its manifest`, { backup: cur.id });
     const parent = known.get(parentId!);
     if (!parent) {
       if (incomplete.has(parentId!)) {
@@ -157,21 +141,11 @@ export function resolveRestoreChain(target: BackupSummary, valid: readonly Backu
         parent: p.id,
       });
     }
-    if (!lsnEqual(cur.lsn.from, p.lsn.to)) {
-      fail(`backup ${cur.id} starts at LSN ${cur.lsn.from} but its parent ${p.id} ends at LSN ${p.lsn.to}`, {
-        backup: cur.id,
-        parent: p.id,
-        from: cur.lsn.from,
-        parentTo: p.lsn.to,
-      });
+    if (p.source !== cur.source) {
+      fail(`backup ${cur.id} is a ${cur.source} backup but its parent ${p.id} is a ${p.source} one`, { backup: cur.id, parent: p.id });
     }
-    if (lsnBelow(cur.lsn.to, cur.lsn.from)) {
-      fail(
-        `incremental ${cur.id} ends at LSN ${cur.lsn.to}, before it starts at LSN ${cur.lsn.from}: it was taken on a server whose history ` +
-          `does not continue its parent ${p.id}'s (was an older backup restored?), so it cannot be prepared`,
-        { backup: cur.id, parent: p.id, from: cur.lsn.from, to: cur.lsn.to },
-      );
-    }
+    const problems = link(p, cur);
+    if (problems.length) fail(problems[0].message, { backup: cur.id, parent: p.id, ...problems[0].details });
     seen.add(p.id);
     path.push(p);
     cur = p;
@@ -180,19 +154,12 @@ export function resolveRestoreChain(target: BackupSummary, valid: readonly Backu
   if (full.id !== target.fullId) {
     fail(`its parent links lead to full ${full.id} but its manifest names full ${target.fullId}`, { full: full.id, fullId: target.fullId });
   }
-  const chain = path.reverse();
-  for (const b of chain.slice(1)) {
-    for (const tool of ['mariabackup', 'server'] as const) {
-      if (versionsDiffer(b.versions[tool], full.versions[tool])) {
-        fail(
-          `backup ${b.id} was taken with ${tool} ${b.versions[tool]} but its full ${full.id} with ${tool} ${full.versions[tool]}; ` +
-            'one mariabackup prepares the whole chain, so its major.minor versions must match',
-          { backup: b.id, full: full.id, tool, version: b.versions[tool], fullVersion: full.versions[tool] },
-        );
-      }
-    }
-  }
-  return chain;
+  return path.reverse();
+}
+
+/** The INTEGRITY error of a chain that cannot be restored. */
+export function chainFailure(targetId: string, message: string, details: Record<string, unknown>): never {
+  throw new BackupmateError('INTEGRITY', `cannot restore ${targetId}: ${message}`, { target: targetId, ...details });
 }
 
 /** The newest of `backups` by id (ids are start timestamps). */
@@ -209,7 +176,7 @@ function newestById(backups: readonly BackupSummary[]): BackupSummary | undefine
  *   BACKUP_NOT_FOUND names the oldest backup's finish time.
  * Ambiguous or malformed ids throw USAGE (from resolveId).
  */
-export function selectRestoreTarget(request: string | { time: Date }, valid: readonly BackupSummary[], incompleteIds: readonly string[]): BackupSummary {
+export function selectRestoreTarget<S extends BackupSummary>(request: string | { time: Date }, valid: readonly S[], incompleteIds: readonly string[]): S {
   const incompleteNote = incompleteIds.length
     ? ` (${incompleteIds.length} incomplete backup${incompleteIds.length === 1 ? '' : 's'} cannot be restored: ${[...incompleteIds].sort().slice(-3).join(', ')})`
     : '';
@@ -219,7 +186,7 @@ export function selectRestoreTarget(request: string | { time: Date }, valid: rea
   }
   if (typeof request !== 'string') {
     const time = request.time.getTime();
-    const finished = (b: BackupSummary) => Date.parse(b.finishedAt);
+    const finished = (b: S) => Date.parse(b.finishedAt);
     const candidates = valid.filter((b) => finished(b) <= time);
     if (candidates.length === 0) {
       const oldest = [...valid].sort((a, b) => finished(a) - finished(b) || byId(a, b))[0];

@@ -11,11 +11,12 @@
  * object keys sorted (recursively, by UTF-16 code units as Array.prototype.sort does), no
  * whitespace, arrays in their order, and values as JSON.stringify writes them. It is computed
  * over every field present, including ones this version does not know, so nothing can be added
- * unnoticed either. The key is the text of MANIFEST_HMAC_KEY, as UTF-8 bytes.
+ * unnoticed either. The key is the text of MANIFEST_HMAC_KEY, as UTF-8 bytes. A backupmate/1 or /2
+ * manifest, upgraded to the envelope in memory, is checked over the form it was stored in.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BackupmateError } from './errors.js';
-import type { Manifest } from './manifest.js';
+import { storedForm, type Manifest } from './manifest.js';
 
 export const MAC_ALG = 'hmac-sha256';
 
@@ -45,7 +46,8 @@ export function canonicalJson(value: unknown): string {
 
 /** The manifest without its `mac`, canonically serialised: the bytes the MAC covers. */
 export function manifestCanonicalForm(m: Manifest): string {
-  const { mac: _mac, ...rest } = m as Manifest & { mac?: unknown };
+  // An upgraded backupmate/1 or /2 manifest: its MAC covers the object as it was stored.
+  const { mac: _mac, ...rest } = (storedForm(m) ?? m) as Manifest & { mac?: unknown };
   return canonicalJson(rest);
 }
 

@@ -30,7 +30,6 @@
 import type { BackupDir } from './catalog.js';
 import type { BackupSummary, Chain } from './chain.js';
 import { idToDate } from './ids.js';
-import type { BackupKind } from './manifest.js';
 
 export interface RetentionInput {
   now: Date;
@@ -49,9 +48,9 @@ export interface RetentionPlan {
   /** Ids of backups with a manifest that are kept, sorted. */
   keep: string[];
   /** Backups to delete, sorted by id; every member of a deleted chain is listed. */
-  deleteBackups: { id: string; kind: BackupKind; reason: string }[];
+  deleteBackups: { id: string; kind: string; reason: string }[];
   /** Incomplete directories to delete, sorted by id; `keys` are every object in the directory, sorted. */
-  deleteIncomplete: { id: string; kind: BackupKind; dir: string; keys: string[]; reason: string }[];
+  deleteIncomplete: { id: string; kind: string; dir: string; keys: string[]; reason: string }[];
 }
 
 const DAY_MS = 86_400_000;

@@ -23,7 +23,10 @@ import * as path from 'node:path';
 import { ChildStage } from '../archive/child.js';
 import { checkIdentityFor } from '../archive/encryption.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import { majorMinor, resolveRestoreChain, selectRestoreTarget, summarize } from '../domain/chain.js';
+import { majorMinor, selectRestoreTarget } from '../domain/chain.js';
+import { physicalSummary, resolveRestoreChain } from '../sources/physical/chain.js';
+import { isPhysical, physicalOf } from '../sources/physical/payload.js';
+import { standardLayout } from '../sources/registry.js';
 import { backupIdFor } from '../domain/ids.js';
 import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
@@ -119,12 +122,10 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   // The mariabackup version probe (a child process) runs while the catalog is read; its result is
   // checked below, after the chain, as before.
   const localTool = early(mariabackupVersion(s.mariabackupPath));
-  const catalog = await readCatalog(storage, [
-    { prefix: s.fullPrefix, kind: 'full' },
-    { prefix: s.incrementalPrefix, kind: 'incremental' },
-  ]);
-  const valid = catalog.backups.map((b) => summarize(b.manifest));
-  const incompleteIds = catalog.incomplete.map((d) => d.id);
+  const catalog = await readCatalog(storage, standardLayout(s));
+  // copy-back, move-back and target-dir of a datadir: the backups of the physical source.
+  const valid = catalog.backups.filter((b) => isPhysical(b.manifest)).map((b) => physicalSummary(b.manifest));
+  const incompleteIds = catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id);
   // Resolve and check the whole chain (continuity, completeness, versions) before anything else.
   const target = selectRestoreTarget(req.time ? { time: req.time } : req.id, valid, incompleteIds);
   // Manifests are authenticated before anything trusts them (the chain checks read their LSNs).
@@ -146,7 +147,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   // recipients; (c) the target's state; (d) every volume exists with its recorded size.
   const destination = req.mode === 'target-dir' ? path.resolve(req.targetDir ?? '') : path.resolve(s.datadir);
   const checks = [
-    localTool.then((v) => checkToolVersion(v, chain[0].manifest.versions.mariabackup, id, s.mariabackupPath)),
+    localTool.then((v) => checkToolVersion(v, physicalOf(chain[0].manifest).versions.mariabackup, id, s.mariabackupPath)),
     checkIdentityFor(chain.map((c) => c.manifest), s.ageIdentityFile ?? ''),
     checkTargetState(s, req, destination, log),
     checkVolumes(storage, chain),
@@ -215,12 +216,12 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
         const c = chain[i].manifest;
         if (i === 0) {
           await runTool(log, 'prepare', s.mariabackupPath, prepareArgv(staging, undefined, useMemory), signal);
-          log.info('full backup prepared', { event: 'restore.full_prepared', fullId: c.id, toLsn: c.lsn.to });
+          log.info('full backup prepared', { event: 'restore.full_prepared', fullId: c.id, toLsn: physicalOf(c).lsn.to });
           return;
         }
         // Each incremental's staging directory is applied exactly once, in chain order.
         await runTool(log, 'prepare', s.mariabackupPath, prepareArgv(staging, dirs[i], useMemory), signal);
-        log.info('incremental applied', { event: 'restore.incremental_applied', incrementalId: c.id, toLsn: c.lsn.to });
+        log.info('incremental applied', { event: 'restore.incremental_applied', incrementalId: c.id, toLsn: physicalOf(c).lsn.to });
         // Applying consumed its deltas: the directory is scratch now. After a copy-back the whole
         // staging tree goes in the background anyway, and deleting now would compete with the
         // copy-back for the disk.
@@ -232,10 +233,10 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     const cp = await readFirst(staging, CHECKPOINT_FILES);
     if (!cp) throw new BackupmateError('TOOL_FAILED', `prepare left no checkpoints file in ${staging}`);
     const prepared = parseCheckpoints(cp.text);
-    if (prepared.backupType !== 'log-applied' || prepared.toLsn !== manifest.lsn.to) {
+    if (prepared.backupType !== 'log-applied' || prepared.toLsn !== physicalOf(manifest).lsn.to) {
       throw new BackupmateError(
         'TOOL_FAILED',
-        `prepared backup is not ready: expected backup_type=log-applied and to_lsn=${manifest.lsn.to}, got backup_type=${prepared.backupType} and to_lsn=${prepared.toLsn}`,
+        `prepared backup is not ready: expected backup_type=log-applied and to_lsn=${physicalOf(manifest).lsn.to}, got backup_type=${prepared.backupType} and to_lsn=${prepared.toLsn}`,
       );
     }
     // prepareMs: what prepare added after the last download (download + prepare = wall time of both).
@@ -281,7 +282,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
     }
     // Every put-back (also --target-dir: a scratch datadir may be started and backed up later)
     // leaves a marker, so the planner never chains the next backup onto the pre-restore history.
-    await markRestored(destination, id, manifest.lsn.to, log);
+    await markRestored(destination, id, physicalOf(manifest).lsn.to, log);
     const putBackMs = Date.now() - tPut;
     const report: RestoreReport = {
       id,

@@ -12,12 +12,17 @@ import { BackupmateError } from '../domain/errors.js';
 import { MANIFEST_NAME } from '../domain/manifest.js';
 import { planRetention, type RetentionPlan } from '../domain/retention.js';
 import type { Logger } from '../log/logger.js';
+import { layoutOf, layoutPrefixes, type LayoutEntry } from '../sources/registry.js';
 import { readCatalog, type Catalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 
 export interface PruneSettings {
   fullPrefix: string;
   incrementalPrefix: string;
+  /** DIRECTORY_BACKUP_PREFIX, when directory backups are configured. */
+  directoryPrefix?: string;
+  /** The whole store layout (sources/registry.ts); absent: the standard one of the prefixes above. */
+  layout?: readonly LayoutEntry[];
   keepFullCount: number;
   keepDays: number;
   incompleteGraceHours: number;
@@ -31,10 +36,7 @@ export interface PruneResult {
 }
 
 export async function prune(storage: Storage, logger: Logger, s: PruneSettings, opts: { dryRun: boolean; now?: Date }): Promise<PruneResult> {
-  const catalog = await readCatalog(storage, [
-    { prefix: s.fullPrefix, kind: 'full' },
-    { prefix: s.incrementalPrefix, kind: 'incremental' },
-  ]);
+  const catalog = await readCatalog(storage, layoutOf(s));
   if (catalog.broken.length) {
     // An unreadable manifest could be a full whose incrementals would then look orphaned: stop.
     throw new BackupmateError(
@@ -42,16 +44,22 @@ export async function prune(storage: Storage, logger: Logger, s: PruneSettings, 
       `prune refuses to run while manifests are unreadable: ${catalog.broken.map((b) => `${b.dir.dir} (${b.error})`).join('; ')}`,
     );
   }
-  const { chains, orphans } = buildChains(catalog.backups.map((b) => summarize(b.manifest)));
-  const plan = planRetention({
-    now: opts.now ?? new Date(),
-    chains,
-    orphans,
-    incomplete: catalog.incomplete,
-    keepFullCount: s.keepFullCount,
-    keepDays: s.keepDays,
-    incompleteGraceHours: s.incompleteGraceHours,
+  // The rules hold per source: KEEP_FULL_COUNT fulls of the physical backups AND of the
+  // directory backups, never the newest fulls of one source pushing out the other's.
+  const sources = [...new Set([...catalog.backups.map((b) => b.manifest.source.type), ...catalog.incomplete.map((d) => d.source)])].sort();
+  const plans = sources.map((type) => {
+    const { chains, orphans } = buildChains(catalog.backups.filter((b) => b.manifest.source.type === type).map((b) => summarize(b.manifest)));
+    return planRetention({
+      now: opts.now ?? new Date(),
+      chains,
+      orphans,
+      incomplete: catalog.incomplete.filter((d) => d.source === type),
+      keepFullCount: s.keepFullCount,
+      keepDays: s.keepDays,
+      incompleteGraceHours: s.incompleteGraceHours,
+    });
   });
+  const plan = mergePlans(plans);
   const keys = deletionOrder(catalog, plan);
   const log = logger.child({ event: 'prune' });
   log.info(opts.dryRun ? 'prune (dry run): nothing will be deleted' : 'prune started', {
@@ -88,10 +96,7 @@ export async function deleteKeys(storage: Storage, log: Logger, keys: readonly s
  */
 export async function removeDeadJobLeftovers(storage: Storage, logger: Logger, s: PruneSettings, backupIds: readonly string[]): Promise<string[]> {
   if (!backupIds.length) return [];
-  const catalog = await readCatalog(storage, [
-    { prefix: s.fullPrefix, kind: 'full' },
-    { prefix: s.incrementalPrefix, kind: 'incremental' },
-  ]);
+  const catalog = await readCatalog(storage, layoutOf(s));
   const dead = catalog.incomplete.filter((d) => backupIds.includes(d.id));
   const keys = dead.flatMap((d) => d.objects.map((o) => o.key));
   await deleteKeys(storage, logger, keys, 'left by a job that died with the daemon');
@@ -112,7 +117,7 @@ export async function abortUnfinishedUploads(
 ): Promise<string[]> {
   if (!storage.listUnfinished || !storage.abortUnfinished) return [];
   const aborted: string[] = [];
-  for (const prefix of [s.fullPrefix, s.incrementalPrefix]) {
+  for (const prefix of layoutPrefixes(layoutOf(s))) {
     let uploads;
     try {
       uploads = await storage.listUnfinished(prefix);
@@ -130,6 +135,16 @@ export async function abortUnfinishedUploads(
     }
   }
   return aborted;
+}
+
+/** One plan of per-source plans, each list sorted by id as planRetention sorts it. */
+function mergePlans(plans: readonly RetentionPlan[]): RetentionPlan {
+  const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return {
+    keep: plans.flatMap((p) => p.keep).sort(),
+    deleteBackups: plans.flatMap((p) => p.deleteBackups).sort(byId),
+    deleteIncomplete: plans.flatMap((p) => p.deleteIncomplete).sort(byId),
+  };
 }
 
 /** Object keys to delete: per backup manifest first; backups newest first; incomplete dirs last. */

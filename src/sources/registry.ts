@@ -34,6 +34,11 @@ export function standardLayout(p: LayoutPrefixes): LayoutEntry[] {
   ];
 }
 
+/** A job's settings name the layout: given whole (`layout`), or the standard one of its prefixes. */
+export function layoutOf(s: LayoutPrefixes & { layout?: readonly LayoutEntry[] }): readonly LayoutEntry[] {
+  return s.layout ?? standardLayout(s);
+}
+
 /** The prefix a backup of `source`/`kind` is written under; throws INTERNAL when the layout has none. */
 export function prefixFor(layout: readonly LayoutEntry[], source: string, kind: string): string {
   const e = layout.find((l) => l.source === source && l.kind === kind) ?? layout.find((l) => l.source === source && l.kind === '*');

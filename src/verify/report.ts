@@ -4,13 +4,12 @@
  * storage or archive code here).
  */
 import { BackupmateError, type ErrorCode } from '../domain/errors.js';
-import type { BackupKind } from '../domain/manifest.js';
 
 export type VerifyStatus = 'ok' | 'corrupt' | 'unchecked' | 'incomplete';
 
 export interface BackupVerdict {
   id: string;
-  kind: BackupKind;
+  kind: string;
   status: VerifyStatus;
   /** What is wrong (corrupt), or why it could not be checked (unchecked); empty when ok. */
   problems: string[];

@@ -22,7 +22,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { checkIdentityFor } from '../archive/encryption.js';
 import type { BackupDir } from '../domain/catalog.js';
-import { resolveRestoreChain, summarize } from '../domain/chain.js';
+import { physicalSummary, resolveRestoreChain, type PhysicalSummary } from '../sources/physical/chain.js';
+import { isPhysical, physicalOf } from '../sources/physical/payload.js';
+import { standardLayout } from '../sources/registry.js';
 import { BackupmateError, errorText, type ErrorCode } from '../domain/errors.js';
 import { resolveId } from '../domain/ids.js';
 import { authenticateManifest } from '../domain/mac.js';
@@ -58,12 +60,9 @@ export async function runVerify(storage: Storage, logger: Logger, s: VerifySetti
   const t0 = Date.now();
   const request = req.request.trim() || 'latest';
   // A store that cannot be listed fails the whole command with its own code (STORAGE: could not check).
-  const catalog = await readCatalog(storage, [
-    { prefix: s.fullPrefix, kind: 'full' },
-    { prefix: s.incrementalPrefix, kind: 'incremental' },
-  ]);
-  const valid = catalog.backups.map((b) => summarize(b.manifest));
-  const incompleteIds = catalog.incomplete.map((d) => d.id);
+  const catalog = await readCatalog(storage, standardLayout(s));
+  const valid = catalog.backups.filter((b) => isPhysical(b.manifest)).map((b) => physicalSummary(b.manifest));
+  const incompleteIds = catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id);
   const byId = new Map(catalog.backups.map((b) => [b.manifest.id, b]));
   const selected = select(request, catalog.backups, catalog.incomplete, catalog.broken, byId);
   logger.info(`verify ${request}: ${selected.length} backup(s)`, { event: 'verify.start', store: storage.description, request, backups: selected.map(idOf) });
@@ -192,7 +191,7 @@ async function checkBackup(
   logger: Logger,
   s: VerifySettings,
   entry: CatalogEntry,
-  valid: ReturnType<typeof summarize>[],
+  valid: PhysicalSummary[],
   incompleteIds: string[],
   opts: { signal?: AbortSignal; onProgress?: (p: { stage: string; bytes: number; total: number }) => void },
 ): Promise<BackupVerdict> {
@@ -246,7 +245,7 @@ async function checkBackup(
 
     // 2. Chain continuity, as a restore checks it.
     try {
-      resolveRestoreChain(summarize(m), valid, incompleteIds);
+      resolveRestoreChain(physicalSummary(m), valid, incompleteIds);
     } catch (e) {
       if (!(e instanceof BackupmateError) || e.code !== 'INTEGRITY') throw e;
       corrupt(`broken chain: ${e.message}`);
@@ -306,8 +305,8 @@ async function checkBackup(
         const type = m.kind === 'full' ? 'full-backuped' : 'incremental';
         const diffs: string[] = [];
         if (c.backupType !== type) diffs.push(`backup_type ${c.backupType} (expected ${type})`);
-        if (!lsnEqual(c.fromLsn, m.lsn.from)) diffs.push(`from_lsn ${c.fromLsn} (manifest: ${m.lsn.from})`);
-        if (!lsnEqual(c.toLsn, m.lsn.to)) diffs.push(`to_lsn ${c.toLsn} (manifest: ${m.lsn.to})`);
+        if (!lsnEqual(c.fromLsn, physicalOf(m).lsn.from)) diffs.push(`from_lsn ${c.fromLsn} (manifest: ${physicalOf(m).lsn.from})`);
+        if (!lsnEqual(c.toLsn, physicalOf(m).lsn.to)) diffs.push(`to_lsn ${c.toLsn} (manifest: ${physicalOf(m).lsn.to})`);
         if (diffs.length) corrupt(`the stream's ${cp.name} does not match the manifest: ${diffs.join(', ')}`);
       }
     } finally {

@@ -1,5 +1,5 @@
-/** BackupSummary fixtures for the pure chain, planning and retention tests. */
-import type { BackupSummary } from '../../src/domain/chain.js';
+/** Physical backup summaries for the pure chain, planning and retention tests. */
+import type { PhysicalSummary as BackupSummary } from '../../src/sources/physical/chain.js';
 import { idToDate } from '../../src/domain/ids.js';
 
 export const V = { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB' };
@@ -9,6 +9,7 @@ export function full(id: string, over: Partial<BackupSummary> = {}): BackupSumma
   const start = idToDate(id);
   return {
     id,
+    source: 'physical',
     kind: 'full',
     parentId: null,
     fullId: id,
@@ -29,6 +30,7 @@ export function inc(id: string, parent: BackupSummary, over: Partial<BackupSumma
   const to = String(BigInt(from) + 1000n);
   return {
     id,
+    source: 'physical',
     kind: 'incremental',
     parentId: parent.id,
     fullId: parent.fullId,

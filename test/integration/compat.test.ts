@@ -28,7 +28,7 @@ afterAll(async () => {
 /** Rewrites backup `dir` (layout 2, zstd) in place as a backupmate/1 backup. */
 async function downgradeToLayout1(dir: string): Promise<void> {
   const manifest = JSON.parse(await fs.readFile(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-  expect(manifest.format).toBe('backupmate/2');
+  expect(manifest.format).toBe('backupmate/3');
   const x = await fs.mkdtemp(path.join(os.tmpdir(), 'bm-compat-x-'));
   const script = `set -euo pipefail
 cd "$2"
@@ -45,7 +45,17 @@ mv "$1/v1.data" "$1/data.00000"`;
   await fs.rm(x, { recursive: true, force: true });
   const data = await fs.readFile(path.join(dir, 'data.00000'));
   const sha256 = createHash('sha256').update(data).digest('hex');
-  const v1 = { ...manifest, format: 'backupmate/1', volumes: [{ name: 'data.00000', size: data.length, sha256 }], storedBytes: data.length };
+  // backupmate/1 had no envelope: the physical facts were top-level fields.
+  const { source: payload, versions, ...envelope } = manifest as { source: Record<string, unknown>; versions: Record<string, unknown> };
+  const { type: _type, versions: tools, ...facts } = payload as { type: string; versions: Record<string, unknown> };
+  const v1 = {
+    ...envelope,
+    ...facts,
+    versions: { ...tools, ...versions },
+    format: 'backupmate/1',
+    volumes: [{ name: 'data.00000', size: data.length, sha256 }],
+    storedBytes: data.length,
+  };
   await fs.writeFile(path.join(dir, 'SHA256SUMS'), `${sha256}  data.00000\n`);
   await fs.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(v1, null, 2) + '\n');
 }

@@ -15,7 +15,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBackup, type BackupSettings } from '../../src/backup/job.js';
 import { BackupmateError } from '../../src/domain/errors.js';
-import type { Manifest } from '../../src/domain/manifest.js';
+import type { Manifest as AnyManifest, PhysicalPayload } from '../../src/domain/manifest.js';
+
+type Manifest = AnyManifest<PhysicalPayload>;
 import { createLogger } from '../../src/log/logger.js';
 import { FileStorage } from '../../src/storage/file.js';
 import { backupmate, logLines, makeWorkdir } from '../helpers/backupmate.js';
@@ -114,9 +116,9 @@ describe('after a restore to an older backup, no backup chains onto the other hi
     F = await manifestOf('full', f.id);
     I1 = await manifestOf('incremental', i1.id);
     const hostname = (await source.sql('SELECT @@hostname')).trim();
-    expect(F.server).toEqual({ host: hostname, datadir: await fs.realpath(source.datadir), serverId: 1 });
-    expect(I1.server).toEqual(F.server);
-    expect(BigInt(I1.lsn.to)).toBeGreaterThan(BigInt(F.lsn.last));
+    expect(F.source.server).toEqual({ host: hostname, datadir: await fs.realpath(source.datadir), serverId: 1 });
+    expect(I1.source.server).toEqual(F.source.server);
+    expect(BigInt(I1.source.lsn.to)).toBeGreaterThan(BigInt(F.source.lsn.last));
   });
 
   test('restore of the full with --move-back into the stopped server\'s datadir leaves a marker owned like the datadir', async () => {
@@ -127,7 +129,7 @@ describe('after a restore to an older backup, no backup chains onto the other hi
     await source.start();
     expect({ exit: r.exitCode, err: r.exitCode ? r.stderr : '' }).toEqual({ exit: 0, err: '' });
     const marker = JSON.parse(await fs.readFile(path.join(source.datadir, RESTORE_MARKER_NAME), 'utf8')) as Record<string, string>;
-    expect(marker).toMatchObject({ restoredBackupId: F.id, toLsn: F.lsn.to, host: os.hostname() });
+    expect(marker).toMatchObject({ restoredBackupId: F.id, toLsn: F.source.lsn.to, host: os.hostname() });
     expect(Date.parse(marker.restoredAt)).toBeGreaterThan(Date.parse(I1.finishedAt));
     const dir = await fs.stat(source.datadir);
     const file = await fs.stat(path.join(source.datadir, RESTORE_MARKER_NAME));
@@ -141,7 +143,7 @@ describe('after a restore to an older backup, no backup chains onto the other hi
     await write(200);
     // The premise of the refusals below: the server's LSN is below where I1 ended, and its
     // checkpoint (where a new backup's to_lsn comes from) below where I1 started from.
-    expect(await currentLsn()).toBeLessThan(BigInt(I1.lsn.to));
+    expect(await currentLsn()).toBeLessThan(BigInt(I1.source.lsn.to));
   });
 
   test('backup --incremental is refused (exit 66) naming the parent and why, and nothing is written', async () => {
@@ -150,7 +152,7 @@ describe('after a restore to an older backup, no backup chains onto the other hi
     expect(r.exitCode).toBe(66);
     expect(r.stderr).toContain(`cannot take an incremental backup on ${I1.id}: the server's history does not continue it (`);
     expect(r.stderr).toContain(`backup ${F.id} was restored into the server's datadir at `);
-    expect(r.stderr).toMatch(new RegExp(`the server's current LSN \\d+ is below ${I1.lsn.last}, where ${I1.id} ends \\(its last_lsn\\)`));
+    expect(r.stderr).toMatch(new RegExp(`the server's current LSN \\d+ is below ${I1.source.lsn.last}, where ${I1.id} ends \\(its last_lsn\\)`));
     expect(r.stderr).toContain('take a full backup');
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const plan = logLines(r.stdout).find((l) => l.event === 'backup.plan')!;
@@ -165,14 +167,14 @@ describe('after a restore to an older backup, no backup chains onto the other hi
     const logger = createLogger({ level: 'debug', console: 'none' });
     let err: unknown;
     try {
-      await runBackup(storage, logger, settings(tmp), { kind: 'incremental', parentId: I1.id, fullId: F.id, fromLsn: I1.lsn.to });
+      await runBackup(storage, logger, settings(tmp), { kind: 'incremental', parentId: I1.id, fullId: F.id, fromLsn: I1.source.lsn.to });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(BackupmateError);
     const e = err as BackupmateError;
     expect(e.code).toBe('INTEGRITY');
-    expect(e.message).toMatch(new RegExp(`^the incremental on ${I1.id} ends at LSN \\d+, below where it starts \\(the parent's to_lsn ${I1.lsn.to}\\)`));
+    expect(e.message).toMatch(new RegExp(`^the incremental on ${I1.id} ends at LSN \\d+, below where it starts \\(the parent's to_lsn ${I1.source.lsn.to}\\)`));
     expect(e.message).toContain('take a full backup');
     expect(await listIds()).toEqual(before);
     // Volumes were removed: no directory of the failed job remains.
@@ -231,8 +233,8 @@ describe('a chain whose incremental ends below where it starts, from the manifes
     ] as const) {
       await fs.cp(path.join(storeDir, 'backupmate', kind, id), path.join(forged, 'backupmate', kind, id), { recursive: true });
     }
-    const to = String(BigInt(inc.lsn.from) - 1000n);
-    const bad: Manifest = { ...inc, lsn: { from: inc.lsn.from, to, last: to } };
+    const to = String(BigInt(inc.source.lsn.from) - 1000n);
+    const bad: Manifest = { ...inc, source: { ...inc.source, lsn: { from: inc.source.lsn.from, to, last: to } } };
     await fs.writeFile(path.join(forged, 'backupmate', 'incremental', inc.id, 'manifest.json'), JSON.stringify(bad, null, 2) + '\n');
     const fw = await makeWorkdir(source, { kind: 'file', path: forged }, { FULL_BACKUP_SCHEDULE: 'off' });
     temps.push(fw);
@@ -246,13 +248,13 @@ describe('a chain whose incremental ends below where it starts, from the manifes
     expect(byId.get(inc.fullId)?.status).toBe('ok');
     expect(byId.get(inc.id)?.status).toBe('corrupt');
     expect(byId.get(inc.id)?.problems).toContainEqual(
-      expect.stringContaining(`broken chain: cannot restore ${inc.id}: incremental ${inc.id} ends at LSN ${to}, before it starts at LSN ${inc.lsn.from}`),
+      expect.stringContaining(`broken chain: cannot restore ${inc.id}: incremental ${inc.id} ends at LSN ${to}, before it starts at LSN ${inc.source.lsn.from}`),
     );
 
     const base = await tempDir('bm-forged-target-');
     const r = await backupmate(fw, ['restore', inc.id, '--target-dir', path.join(base, 'data')]);
     expect(r.exitCode).toBe(65);
-    expect(r.stderr).toContain(`incremental ${inc.id} ends at LSN ${to}, before it starts at LSN ${inc.lsn.from}`);
+    expect(r.stderr).toContain(`incremental ${inc.id} ends at LSN ${to}, before it starts at LSN ${inc.source.lsn.from}`);
     expect(await fs.readdir(base)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /** `backupmate list`'s table shows whether a backup is encrypted and whether its manifest has a MAC (issue 11 item 17). */
-import type { Manifest } from '../../../src/domain/manifest.js';
+import { upgradeLegacy, type LegacyManifest, type Manifest } from '../../../src/domain/manifest.js';
 import { renderCatalog } from '../../../src/cli/format.js';
 import type { Catalog } from '../../../src/storage/catalog.js';
 
@@ -7,6 +7,7 @@ const MiB = 1024 * 1024;
 
 function manifest(id: string, extra: Partial<Manifest> = {}): Manifest {
   return {
+    ...upgradeLegacy({
     format: 'backupmate/2',
     id,
     kind: 'full',
@@ -25,8 +26,9 @@ function manifest(id: string, extra: Partial<Manifest> = {}): Manifest {
     startedAt: '2026-11-21T04:00:00.000Z',
     finishedAt: '2026-11-21T04:10:00.000Z',
     durationMs: 600_000,
+    } as LegacyManifest),
     ...extra,
-  } as Manifest;
+  };
 }
 
 test('ENCRYPTED and MAC columns, from each manifest', () => {
@@ -35,7 +37,7 @@ test('ENCRYPTED and MAC columns, from each manifest', () => {
     encryption: { type: 'age', recipients: ['age1aaa', 'age1bbb'] },
     mac: { alg: 'HMAC-SHA256', value: 'f'.repeat(64) } as unknown as Manifest['mac'],
   });
-  const dir = (m: Manifest) => ({ id: m.id, kind: m.kind, dir: `full/${m.id}/`, hasManifest: true, objects: [] });
+  const dir = (m: Manifest) => ({ id: m.id, source: 'physical', kind: m.kind, dir: `full/${m.id}/`, hasManifest: true, objects: [] });
   const catalog: Catalog = {
     backups: [plain, sealed].map((m) => ({ dir: dir(m), manifest: m })),
     incomplete: [{ ...dir(manifest('20261122T040000Z')), hasManifest: false, objects: [{ key: 'full/20261122T040000Z/data.00000', size: MiB }] }],

@@ -318,12 +318,16 @@ function manifest(id: string, kind: 'full' | 'incremental', parentId: string | n
   return {
     format: MANIFEST_FORMAT,
     id,
+    source: {
+      type: 'physical',
+      lsn: { from: kind === 'full' ? '0' : '100', to: '200', last: '200' },
+      binlog: null,
+      versions: { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB' },
+    } as Manifest['source'],
     kind,
     parentId,
     fullId,
-    lsn: { from: kind === 'full' ? '0' : '100', to: '200', last: '200' },
-    binlog: null,
-    versions: { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB', backupmate: '0.1.0' },
+    versions: { backupmate: '0.1.0' },
     host: 'db1',
     compression: { algorithm: 'zstd', level: 3 },
     encryption: null,
@@ -342,7 +346,7 @@ test('renderList prints what backupmate list prints for the same store', () => {
   const inc1 = manifest('20261121T120000Z', 'incremental', full.id, full.id);
   const inc2 = manifest('20261121T180000Z', 'incremental', inc1.id, full.id);
   const orphan = manifest('20261120T120000Z', 'incremental', '20261120T040000Z', '20261120T040000Z');
-  const dir = (id: string, kind: 'full' | 'incremental', objects: { key: string; size: number }[] = []) => ({ id, kind, dir: `${kind}/${id}/`, hasManifest: true, objects });
+  const dir = (id: string, kind: string, objects: { key: string; size: number }[] = []) => ({ id, source: 'physical', kind, dir: `${kind}/${id}/`, hasManifest: true, objects });
   const catalog: Catalog = {
     backups: [orphan, full, inc1, inc2].map((m) => ({ dir: dir(m.id, m.kind), manifest: m })),
     incomplete: [{ ...dir('20261122T040000Z', 'full', [{ key: 'full/20261122T040000Z/data.00000', size: 3 * MiB }, { key: 'full/20261122T040000Z/data.00001', size: MiB }]), hasManifest: false }],

@@ -14,12 +14,13 @@ describe('groupBackupDirs', () => {
     expect(dirs).toEqual([
       {
         id: '20261121T040000Z',
+        source: 'physical',
         kind: 'full',
         dir: 'full/20261121T040000Z/',
         hasManifest: true,
         objects: [objects[1], objects[2], objects[3]],
       },
-      { id: '20261122T040000Z', kind: 'full', dir: 'full/20261122T040000Z/', hasManifest: false, objects: [objects[0]] },
+      { id: '20261122T040000Z', source: 'physical', kind: 'full', dir: 'full/20261122T040000Z/', hasManifest: false, objects: [objects[0]] },
     ]);
   });
 
@@ -85,5 +86,10 @@ describe('groupBackupDirs', () => {
     const copy = JSON.parse(JSON.stringify(objects));
     groupBackupDirs('full/', 'full', objects);
     expect(objects).toEqual(copy);
+  });
+
+  test('a layout row of another source and every kind: the source is recorded, the kind is unknown until the manifest is read', () => {
+    const dirs = groupBackupDirs('dirs/', '*', [o('dirs/20261121T040000Z/data.00000')], 'directory');
+    expect(dirs.map((d) => [d.source, d.kind])).toEqual([['directory', 'unknown']]);
   });
 });

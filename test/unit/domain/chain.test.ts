@@ -1,14 +1,6 @@
-import {
-  buildChains,
-  majorMinor,
-  parseRestoreTime,
-  resolveRestoreChain,
-  selectRestoreTarget,
-  summarize,
-  versionsDiffer,
-  type BackupSummary,
-} from '../../../src/domain/chain.js';
-import type { Manifest } from '../../../src/domain/manifest.js';
+import { buildChains, majorMinor, parseRestoreTime, selectRestoreTarget, versionsDiffer } from '../../../src/domain/chain.js';
+import { upgradeLegacy, type LegacyManifest } from '../../../src/domain/manifest.js';
+import { physicalSummary as summarize, resolveRestoreChain, type PhysicalSummary as BackupSummary } from '../../../src/sources/physical/chain.js';
 import { errorOf } from '../../helpers/errors.js';
 import { full, inc } from '../../helpers/summaries.js';
 
@@ -23,7 +15,7 @@ const ALL = [A, A1, A2, A3, B, B1];
 
 describe('summarize', () => {
   test('keeps the chaining fields of a manifest and nothing else', () => {
-    const m: Manifest = {
+    const m: LegacyManifest = {
       format: 'backupmate/1',
       id: '20261122T000000Z',
       kind: 'incremental',
@@ -43,9 +35,10 @@ describe('summarize', () => {
       finishedAt: '2026-11-22T00:01:00.000Z',
       durationMs: 60_000,
     };
-    const s = summarize(m);
+    const s = summarize(upgradeLegacy(m));
     expect(s).toEqual({
       id: '20261122T000000Z',
+      source: 'physical',
       kind: 'incremental',
       parentId: '20261121T000000Z',
       fullId: '20261121T000000Z',
@@ -463,12 +456,12 @@ describe('summarize: server identity', () => {
       startedAt: F.startedAt,
       finishedAt: F.finishedAt,
       durationMs: 1,
-    } as unknown as Manifest;
-    const s = summarize(m);
+    } as unknown as LegacyManifest;
+    const s = summarize(upgradeLegacy(m));
     expect(s.server).toEqual({ host: 'db1', datadir: '/var/lib/mysql', serverId: 7 });
     m.server!.serverId = 8;
     expect(s.server!.serverId).toBe(7);
     const { server: _s, ...old } = m;
-    expect('server' in summarize(old as Manifest)).toBe(false);
+    expect('server' in summarize(upgradeLegacy(old as LegacyManifest))).toBe(false);
   });
 });

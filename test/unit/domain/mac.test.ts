@@ -13,9 +13,13 @@ function manifest(): Manifest {
     kind: 'incremental',
     parentId: '20261120T040000Z',
     fullId: '20261120T040000Z',
-    lsn: { from: '1000', to: '2000', last: '2000' },
-    binlog: { file: 'mysql-bin.000002', position: 342, gtid: null },
-    versions: { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB', backupmate: '0.1.0' },
+    source: {
+      type: 'physical',
+      lsn: { from: '1000', to: '2000', last: '2000' },
+      binlog: { file: 'mysql-bin.000002', position: 342, gtid: null },
+      versions: { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB' },
+    } as Manifest['source'],
+    versions: { backupmate: '0.1.0' },
     host: 'db1',
     compression: { algorithm: 'zstd', level: 3 },
     encryption: null,
@@ -104,7 +108,8 @@ describe('manifest MAC', () => {
   });
 
   test.each([
-    ['lsn.to', (r: Record<string, any>) => (r.lsn.to = '2001')],
+    ['source.lsn.to', (r: Record<string, any>) => (r.source.lsn.to = '2001')],
+    ['source.type', (r: Record<string, any>) => (r.source.type = 'directory')],
     ['rawBytes', (r: Record<string, any>) => (r.rawBytes += 1)],
     ['a volume sha256', (r: Record<string, any>) => (r.volumes[0].sha256 = 'b'.repeat(64))],
     ['parentId', (r: Record<string, any>) => (r.parentId = '20261119T040000Z')],
@@ -150,5 +155,38 @@ describe('manifest MAC', () => {
   test('the key never appears in messages', () => {
     const m = roundTrip(signManifest(manifest(), KEY), (r) => (r.rawBytes = 1));
     expect(integrityError(() => authenticateManifest(m, KEY)).message).not.toContain(KEY);
+  });
+
+  test('a backupmate/2 manifest, upgraded to the envelope when read, verifies over the form it was stored in', () => {
+    // As the pre-envelope build wrote it: the physical facts at the top level, the MAC over that object.
+    const v2: Record<string, unknown> = {
+      format: 'backupmate/2',
+      id: '20261121T040000Z',
+      kind: 'full',
+      parentId: null,
+      fullId: '20261121T040000Z',
+      lsn: { from: '0', to: '2000', last: '2000' },
+      binlog: null,
+      versions: { server: '10.11.19-MariaDB', mariabackup: '10.11.19-MariaDB', backupmate: '0.1.0' },
+      host: 'db1',
+      server: { host: 'db1', datadir: '/var/lib/mysql', serverId: 1 },
+      compression: { algorithm: 'zstd', level: 3 },
+      encryption: null,
+      container: { format: 'tar', chunkSize: 4 * 1024 * 1024 },
+      volumes: [{ name: 'data.00000', size: 1024, sha256: 'a'.repeat(64) }],
+      rawBytes: 4096,
+      storedBytes: 1024,
+      startedAt: '2026-11-21T04:00:00.000Z',
+      finishedAt: '2026-11-21T04:10:00.000Z',
+      durationMs: 600_000,
+    };
+    const value = createHmac('sha256', Buffer.from(KEY, 'utf8')).update(canonicalJson(v2), 'utf8').digest('hex');
+    const text = JSON.stringify({ ...v2, mac: { alg: 'hmac-sha256', value } }, null, 2);
+    const m = parseManifest(text, 'x/manifest.json');
+    expect(m.source).toMatchObject({ type: 'physical', lsn: { to: '2000' }, server: { serverId: 1 } });
+    expect(authenticateManifest(m, KEY)).toEqual({ state: 'authentic' });
+    // A changed stored field is still caught.
+    const changed = parseManifest(text.replace('"to": "2000"', '"to": "2001"'), 'x/manifest.json');
+    expect(integrityError(() => authenticateManifest(changed, KEY)).details).toMatchObject({ mac: 'mismatch' });
   });
 });

@@ -6,9 +6,12 @@ import {
   parseManifest,
   serializeManifest,
   sha256sums,
+  upgradeLegacy,
   volumeName,
+  type LegacyManifest,
   type Manifest,
 } from '../../../src/domain/manifest.js';
+import { parsePhysicalPayload } from '../../../src/sources/physical/payload.js';
 
 const SHA_A = 'a'.repeat(64);
 const SHA_B = '0123456789abcdef'.repeat(4);
@@ -17,9 +20,10 @@ const AGE_KEY_A = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8
 const AGE_KEY_B = 'age15s8y3tcfjqzv6cfehya97256ar8875jgpac5lkrg4an2s8y3yausj6mxpc';
 const AGE_SECRET = 'AGE-SECRET-KEY-1' + 'Q'.repeat(58);
 
-function validManifest(): Manifest {
+/** A backupmate/2 manifest as the pre-envelope build wrote it (read by the legacy reader). */
+function validManifest(): LegacyManifest {
   return {
-    format: MANIFEST_FORMAT,
+    format: 'backupmate/2',
     id: '20261121T040000Z',
     kind: 'full',
     parentId: null,
@@ -66,12 +70,13 @@ function parseError(text: string, where = 'full/20261121T040000Z/manifest.json')
 describe('constants and names', () => {
   test('manifest name and format', () => {
     expect(MANIFEST_NAME).toBe('manifest.json');
-    expect(MANIFEST_FORMAT).toBe('backupmate/2');
+    expect(MANIFEST_FORMAT).toBe('backupmate/3');
   });
 
   test('backupmate/1 manifests (container layout 1) are still read', () => {
     expect(containerLayout({ format: 'backupmate/1' })).toBe(1);
     expect(containerLayout({ format: 'backupmate/2' })).toBe(2);
+    expect(containerLayout({ format: 'backupmate/3' })).toBe(2);
   });
 
   test('volume names are zero-padded to five digits and sort as text', () => {
@@ -83,17 +88,49 @@ describe('constants and names', () => {
   });
 });
 
+const legacyText = (m: LegacyManifest) => JSON.stringify(m, null, 2) + '\n';
+
 describe('serializeManifest / parseManifest', () => {
-  test('round trip keeps every field', () => {
+  test('a backupmate/2 manifest reads as the envelope, its physical facts in the payload, every field kept', () => {
     const m = validManifest();
-    const text = serializeManifest(m);
+    const got = parseManifest(legacyText(m), 'x');
+    expect(got).toEqual(upgradeLegacy(m));
+    expect(got.source).toEqual({
+      type: 'physical',
+      lsn: m.lsn,
+      binlog: m.binlog,
+      versions: { server: m.versions.server, mariabackup: m.versions.mariabackup },
+    });
+    expect(got.versions).toEqual({ backupmate: m.versions.backupmate });
+    expect(got.format).toBe('backupmate/2');
+    expect(parsePhysicalPayload(got.source)).toBe(got.source);
+  });
+
+  test('a backupmate/3 manifest round trips; text is indented JSON ending in a newline', () => {
+    const m = upgradeLegacy(validManifest());
+    const v3: Manifest = { ...m, format: MANIFEST_FORMAT };
+    const text = serializeManifest(v3);
     expect(text.endsWith('}\n')).toBe(true);
     expect(text).toContain('\n  "id": "20261121T040000Z",\n');
-    expect(parseManifest(text, 'x')).toEqual(m);
+    expect(parseManifest(text, 'x')).toEqual(v3);
+    expect(JSON.parse(text).source.type).toBe('physical');
+  });
+
+  test('backupmate/3: the envelope names what it misses; the payload is its source\'s to check', () => {
+    const v3 = { ...upgradeLegacy(validManifest()), format: MANIFEST_FORMAT } as Record<string, unknown>;
+    const err = parseError(JSON.stringify({ ...v3, source: { lsn: {} }, versions: {}, parentId: 7, kind: 'Full' }), 'm.json');
+    expect(err.message).toBe(
+      'manifest m.json is malformed: expected kind: a lower-case word; parentId null or a backup id; source: an object with a type; versions.backupmate',
+    );
+    // Another source's payload is not judged here.
+    expect(parseManifest(JSON.stringify({ ...v3, source: { type: 'toy', anything: 1 } }), 'x').source).toEqual({ type: 'toy', anything: 1 });
+    expect(() => parsePhysicalPayload({ type: 'physical', lsn: { from: '1' }, binlog: null, versions: {} }, 'manifest m.json')).toThrow(
+      'manifest m.json is malformed: expected source.lsn.from/to/last as decimal strings; source.versions.server and .mariabackup as strings',
+    );
   });
 
   test('an incremental with null binlog and compression none round trips', () => {
-    const m: Manifest = {
+    const m: LegacyManifest = {
       ...validManifest(),
       kind: 'incremental',
       parentId: '20261120T040000Z',
@@ -101,17 +138,17 @@ describe('serializeManifest / parseManifest', () => {
       binlog: null,
       compression: { algorithm: 'none', level: null },
     };
-    expect(parseManifest(serializeManifest(m), 'x')).toEqual(m);
+    expect(parseManifest(legacyText(m), 'x')).toEqual(upgradeLegacy(m));
   });
 
   test('an age-encrypted manifest round trips with its recipients', () => {
-    const m: Manifest = { ...validManifest(), encryption: { type: 'age', recipients: [AGE_KEY_A, AGE_KEY_B] } };
-    expect(parseManifest(serializeManifest(m), 'x')).toEqual(m);
+    const m: LegacyManifest = { ...validManifest(), encryption: { type: 'age', recipients: [AGE_KEY_A, AGE_KEY_B] } };
+    expect(parseManifest(legacyText(m), 'x')).toEqual(upgradeLegacy(m));
   });
 
   test('LSNs above 2^53 survive as decimal strings', () => {
-    const m = parseManifest(serializeManifest(validManifest()), 'x');
-    expect(m.lsn.to).toBe('18446744073709551615');
+    const m = parseManifest(legacyText(validManifest()), 'x');
+    expect((m.source as unknown as LegacyManifest).lsn.to).toBe('18446744073709551615');
   });
 
   test('text that is not JSON is INTEGRITY naming the object', () => {
@@ -129,11 +166,10 @@ describe('serializeManifest / parseManifest', () => {
     expect(err.message).toBe(
       'manifest m.json is malformed: expected ' +
         [
-          'format "backupmate/1" or "backupmate/2" (got undefined)',
+          'format "backupmate/1" or "backupmate/2" or "backupmate/3" (got undefined)',
           'id like 20261121T040000Z',
-          'kind full|incremental',
+          'kind: a lower-case word',
           'fullId',
-          'lsn.from/to/last as decimal strings',
           'compression.algorithm zstd|gzip|none',
           'encryption null or {type "age", recipients: a non-empty list of age1... public keys}',
           'volumes: a non-empty list of {name, size > 0, sha256}',
@@ -143,7 +179,7 @@ describe('serializeManifest / parseManifest', () => {
   });
 
   test.each<[string, (m: Record<string, unknown>) => void, string]>([
-    ['a future format', (m) => (m.format = 'backupmate/3'), 'format "backupmate/1" or "backupmate/2" (got "backupmate/3")'],
+    ['a future format', (m) => (m.format = 'backupmate/4'), 'format "backupmate/1" or "backupmate/2" or "backupmate/3" (got "backupmate/4")'],
     ['an id that is not an id', (m) => (m.id = '2026-11-21T04:00:00Z'), 'id like 20261121T040000Z'],
     ['a numeric id', (m) => (m.id = 20261121), 'id like 20261121T040000Z'],
     ['an unknown kind', (m) => (m.kind = 'differential'), 'kind full|incremental'],
@@ -213,15 +249,16 @@ describe('serializeManifest / parseManifest', () => {
 
 describe('sha256sums', () => {
   test('one "<sha256>  <name>" line per volume, in order, as sha256sum -c expects', () => {
-    expect(sha256sums(validManifest())).toBe(`${SHA_A}  data.00000\n${SHA_B}  data.00001\n`);
+    expect(sha256sums(upgradeLegacy(validManifest()))).toBe(`${SHA_A}  data.00000\n${SHA_B}  data.00001\n`);
   });
 });
 
-describe('the server identity (manifest.server)', () => {
+describe('the server identity (backupmate/2 manifest.server, now source.server)', () => {
   test('round trips; manifests without it (older versions) still parse', () => {
-    const m: Manifest = { ...validManifest(), server: { host: 'db1', datadir: '/var/lib/mysql', serverId: 1 } };
-    expect(parseManifest(serializeManifest(m), 'x')).toEqual(m);
-    expect(parseManifest(serializeManifest(validManifest()), 'x').server).toBeUndefined();
+    const m: LegacyManifest = { ...validManifest(), server: { host: 'db1', datadir: '/var/lib/mysql', serverId: 1 } };
+    expect(parseManifest(legacyText(m), 'x')).toEqual(upgradeLegacy(m));
+    expect((parseManifest(legacyText(m), 'x').source as { server?: unknown }).server).toEqual(m.server);
+    expect((parseManifest(legacyText(validManifest()), 'x').source as { server?: unknown }).server).toBeUndefined();
   });
 
   test.each([

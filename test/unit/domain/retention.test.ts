@@ -1,5 +1,6 @@
 import type { BackupDir } from '../../../src/domain/catalog.js';
-import { buildChains, type BackupSummary, type Chain } from '../../../src/domain/chain.js';
+import { buildChains, type Chain } from '../../../src/domain/chain.js';
+import type { PhysicalSummary as BackupSummary } from '../../../src/sources/physical/chain.js';
 import { idToDate } from '../../../src/domain/ids.js';
 import { planRetention, type RetentionInput } from '../../../src/domain/retention.js';
 
@@ -13,6 +14,7 @@ function backup(id: string, kind: 'full' | 'incremental', parent: BackupSummary 
   const to = String(BigInt(from) + 1000n);
   return {
     id,
+    source: 'physical',
     kind,
     parentId: parent?.id ?? null,
     fullId: parent ? parent.fullId : id,
@@ -238,6 +240,7 @@ describe('planRetention: incomplete backups', () => {
     const prefix = kind === 'full' ? 'full/' : 'inc/';
     return {
       id,
+      source: 'physical',
       kind,
       dir: `${prefix}${id}/`,
       hasManifest: false,
@@ -299,8 +302,8 @@ describe('planRetention: determinism', () => {
     const O1 = inc('20261002T000000Z', gone);
     const O2 = inc('20261003T000000Z', O1);
     const incomplete: BackupDir[] = [
-      { id: '20261120T000000Z', kind: 'full', dir: 'full/20261120T000000Z/', hasManifest: false, objects: [{ key: 'full/20261120T000000Z/data.00001', size: 1, lastModified: new Date('2026-11-19T00:00:00Z') }, { key: 'full/20261120T000000Z/data.00000', size: 1, lastModified: new Date('2026-11-19T00:00:00Z') }] },
-      { id: '20261019T000000Z', kind: 'incremental', dir: 'inc/20261019T000000Z/', hasManifest: false, objects: [{ key: 'inc/20261019T000000Z/data.00000', size: 1, lastModified: new Date('2026-10-19T00:00:00Z') }] },
+      { id: '20261120T000000Z', source: 'physical', kind: 'full', dir: 'full/20261120T000000Z/', hasManifest: false, objects: [{ key: 'full/20261120T000000Z/data.00001', size: 1, lastModified: new Date('2026-11-19T00:00:00Z') }, { key: 'full/20261120T000000Z/data.00000', size: 1, lastModified: new Date('2026-11-19T00:00:00Z') }] },
+      { id: '20261019T000000Z', source: 'physical', kind: 'incremental', dir: 'inc/20261019T000000Z/', hasManifest: false, objects: [{ key: 'inc/20261019T000000Z/data.00000', size: 1, lastModified: new Date('2026-10-19T00:00:00Z') }] },
     ];
     const a = planRetention(input({ keepFullCount: 2, keepDays: 7, orphans: [O1, O2], incomplete }));
     const shuffledChains: Chain[] = [CHAINS[2], CHAINS[0], CHAINS[3], CHAINS[1]];

@@ -7,7 +7,7 @@ import { checkVolumes } from '../../../src/restore/job.js';
 /** A catalog entry with just what the check reads: the backup's dir, id and volumes. */
 function entry(id: string, volumes: { name: string; size: number }[]): CatalogEntry {
   return {
-    dir: { id, kind: 'full', dir: `p/${id}/`, hasManifest: true, objects: [] },
+    dir: { id, source: 'physical', kind: 'full', dir: `p/${id}/`, hasManifest: true, objects: [] },
     manifest: { id, volumes } as unknown as Manifest,
   };
 }

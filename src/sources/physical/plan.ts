@@ -1,5 +1,5 @@
 /**
- * What the next backup should be: a full, or an incremental on which parent.
+ * Physical backups: what the next one should be: a full, or an incremental on which parent.
  *
  * Pure: the store's valid backups, the configuration and the current time come in; a decision and
  * a one-sentence reason naming the facts behind it come out. The reason is logged and shown to
@@ -28,11 +28,12 @@
  * about automatic backups) and refuses, instead of silently taking a full, when rule 1, 2, 3 or
  * 6 would apply.
  */
-import { buildChains, lsnBelow, majorMinor, resolveRestoreChain, versionsDiffer, type BackupSummary, type Chain } from './chain.js';
-import { BackupmateError } from './errors.js';
-import { idToDate } from './ids.js';
-import type { ServerIdentity } from './manifest.js';
-import { formatInZone, lastTickAtOrBefore, scheduleLabel } from './schedule.js';
+import { buildChains, majorMinor, versionsDiffer, type Chain } from '../../domain/chain.js';
+import { BackupmateError } from '../../domain/errors.js';
+import { idToDate } from '../../domain/ids.js';
+import type { ServerIdentity } from '../../domain/manifest.js';
+import { formatInZone, lastTickAtOrBefore, scheduleLabel } from '../../domain/schedule.js';
+import { lsnBelow, resolveRestoreChain, type PhysicalSummary } from './chain.js';
 
 /** A restore that put data into the server's datadir, as its marker file records it (mariadb/restore-marker.ts). */
 export interface RecordedRestore {
@@ -62,7 +63,7 @@ export interface PlanInput {
   /** Version of the running server, e.g. '10.11.19-MariaDB'. */
   serverVersion: string;
   /** Backups with a valid manifest. */
-  valid: readonly BackupSummary[];
+  valid: readonly PhysicalSummary[];
   /** Ids of backup directories without a manifest. */
   incompleteIds?: readonly string[];
   requested?: 'full' | 'incremental' | 'auto';
@@ -74,15 +75,15 @@ export type Plan =
   | { kind: 'full'; reason: string }
   | {
       kind: 'incremental';
-      parent: BackupSummary;
-      full: BackupSummary;
+      parent: PhysicalSummary;
+      full: PhysicalSummary;
       /** Incrementals in the chain once this one is taken. */
       chainLength: number;
       reason: string;
     };
 
 /** When a backup started: its startedAt, or the instant its id names if startedAt is unreadable. */
-function startedAtMs(b: BackupSummary): number {
+function startedAtMs(b: PhysicalSummary): number {
   const t = Date.parse(b.startedAt);
   return Number.isNaN(t) ? idToDate(b.id).getTime() : t;
 }
@@ -91,7 +92,7 @@ function startedAtMs(b: BackupSummary): number {
  * Why the server's history does not continue `parent` (rule 3), one clause per contradiction; []
  * when nothing contradicts it. Pure.
  */
-export function historyBreaks(parent: BackupSummary, facts: ServerFacts | undefined): string[] {
+export function historyBreaks(parent: PhysicalSummary, facts: ServerFacts | undefined): string[] {
   if (!facts) return [];
   const out: string[] = [];
   const id = facts.identity;
@@ -128,7 +129,7 @@ export function planBackup(input: PlanInput): Plan {
       : '';
   const full = (reason: string): Plan => ({ kind: 'full', reason: reason + incompleteNote });
 
-  const chain: Chain | undefined = chains.at(-1);
+  const chain: Chain<PhysicalSummary> | undefined = chains.at(-1);
   if (!chain) {
     if (requested === 'incremental') {
       throw new BackupmateError(

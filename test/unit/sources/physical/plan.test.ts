@@ -1,8 +1,8 @@
-import type { BackupSummary } from '../../../src/domain/chain.js';
-import { idToDate } from '../../../src/domain/ids.js';
-import { planBackup, type Plan, type PlanInput } from '../../../src/domain/plan.js';
-import { errorOf } from '../../helpers/errors.js';
-import { full, inc } from '../../helpers/summaries.js';
+import { idToDate } from '../../../../src/domain/ids.js';
+import type { PhysicalSummary as BackupSummary } from '../../../../src/sources/physical/chain.js';
+import { planBackup, type Plan, type PlanInput } from '../../../../src/sources/physical/plan.js';
+import { errorOf } from '../../../helpers/errors.js';
+import { full, inc } from '../../../helpers/summaries.js';
 
 /** `n` incrementals, each on the previous, one day apart starting the day after `f`. */
 function chainOf(f: BackupSummary, n: number): BackupSummary[] {
