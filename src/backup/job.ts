@@ -1,16 +1,18 @@
 /**
- * A backup job: mariabackup ⇒ compressor → tar container → [age] → volumes in the store →
- * manifest LAST.
+ * A backup job, generic over its source (sources/source.ts):
+ *   source ⇒ [compressor] → tar container → [age] → volumes in the store → SHA256SUMS → manifest LAST.
  *
- * No copy of the data touches local disk: LOCAL_TEMP_DIR holds only the 0600 option file, the
- * checkpoints (`--extra-lsndir`) and mariabackup's scratch. On any failure or cancellation every
- * child is killed, the upload in flight is aborted, volumes already stored are deleted, no manifest
- * is written and the temp dir is removed.
+ * The source gives the raw stream (a child's stdout goes to the compressor through a kernel pipe,
+ * e.g. mariabackup ⇒ zstd, never through Node) and, once it ended, its manifest payload. Every
+ * stage's outcome (each child's exit status, each pipe) is awaited as one unit (archive/stages.ts):
+ * the commit gate follows from the stages. On any failure or cancellation every child is killed,
+ * the upload in flight is aborted, volumes already stored are deleted, no manifest is written and
+ * the job's temp dir is removed. runBackup is the physical (mariabackup) backup.
  */
 import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChildStage } from '../archive/child.js';
 import { canCountRaw, compressCommand } from '../archive/compression.js';
@@ -22,30 +24,23 @@ import { resolveRecipients } from '../domain/age.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { backupIdFor } from '../domain/ids.js';
 import { signManifest } from '../domain/mac.js';
-import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest } from '../domain/manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_NAME, serializeManifest, sha256sums, SUMS_NAME, type CompressionAlgorithm, type Manifest, type SourcePayload } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
-import {
-  backupArgv,
-  backupOptionFileText,
-  CHECKPOINT_FILES,
-  INFO_FILES,
-  mariabackupVersion,
-  parseBackupInfo,
-  parseCheckpoints,
-  readFirst,
-  writeOptionFile,
-  type Checkpoints,
-  type ConnectionSettings,
-} from '../mariadb/mariabackup.js';
-import { serverState } from '../mariadb/server.js';
-import { lsnBelow } from '../sources/physical/chain.js';
+import type { ConnectionSettings } from '../mariadb/mariabackup.js';
+import { startPhysicalBackup } from '../sources/physical/backup.js';
 import type { PhysicalPayload } from '../sources/physical/payload.js';
+import { layoutOf, layoutPrefixes, prefixFor, type LayoutEntry } from '../sources/registry.js';
+import type { Source, SourceBackupTarget } from '../sources/source.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 
 export interface BackupSettings {
   fullPrefix: string;
   incrementalPrefix: string;
+  /** DIRECTORY_BACKUP_PREFIX, when directory backups are configured (ids are unique across every prefix). */
+  directoryPrefix?: string;
+  /** The whole store layout (sources/registry.ts); absent: the standard one of the prefixes. */
+  layout?: readonly LayoutEntry[];
   tempDir: string;
   mariabackupPath: string;
   connection: ConnectionSettings;
@@ -84,19 +79,49 @@ export function runFullBackup(storage: Storage, logger: Logger, s: BackupSetting
   return runBackup(storage, logger, s, { kind: 'full' }, opts);
 }
 
+/** The physical (mariabackup) backup: the generic job over the physical source. */
 export async function runBackup(
   storage: Storage,
   logger: Logger,
   s: BackupSettings,
   target: BackupTarget,
   opts: BackupRunOptions = {},
-): Promise<Manifest> {
+): Promise<Manifest<PhysicalPayload>> {
+  const physical = {
+    type: 'physical',
+    startBackup: (ctx, t) => startPhysicalBackup(s, ctx, { ...t, ...(target.kind === 'incremental' ? { fromLsn: target.fromLsn } : {}) }),
+  } as Pick<Source<PhysicalPayload>, 'type' | 'startBackup'>;
+  const t: SourceBackupTarget<PhysicalPayload> = target.kind === 'full' ? { kind: 'full' } : { kind: 'incremental', parentId: target.parentId, fullId: target.fullId };
+  return runSourceBackup(storage, logger, s, physical, t, opts);
+}
+
+/** What the generic job needs of the settings: the store layout, temp dir, pipeline and manifest options. */
+export type SourceBackupSettings = Pick<
+  BackupSettings,
+  'fullPrefix' | 'incrementalPrefix' | 'directoryPrefix' | 'layout' | 'tempDir' | 'compression' | 'volumeSize' | 'hostname' | 'encryption' | 'manifestHmacKey'
+>;
+
+/**
+ * Takes one backup of `source`: its raw stream through the pipeline into the store, the manifest
+ * (envelope + the source's payload) written LAST. Knows nothing of any source's internals.
+ */
+export async function runSourceBackup<P extends SourcePayload>(
+  storage: Storage,
+  logger: Logger,
+  s: SourceBackupSettings,
+  source: Pick<Source<P>, 'type' | 'startBackup'>,
+  target: SourceBackupTarget<P>,
+  opts: BackupRunOptions = {},
+): Promise<Manifest<P>> {
   const started = (opts.now ?? (() => new Date()))();
-  const prefix = target.kind === 'full' ? s.fullPrefix : s.incrementalPrefix;
-  const id = await freeId(storage, [s.fullPrefix, s.incrementalPrefix], started);
+  const layout = layoutOf(s);
+  const prefix = prefixFor(layout, source.type, target.kind);
+  const parentId = target.parentId ?? target.parent?.id;
+  const fullId = target.fullId ?? target.full?.id ?? target.parent?.fullId;
+  const id = await freeId(storage, layoutPrefixes(layout), started);
   const dir = `${prefix}${id}/`;
   opts.onStart?.(id);
-  const log = logger.child({ backupId: id, kind: target.kind, ...(target.kind === 'incremental' ? { parentId: target.parentId } : {}) });
+  const log = logger.child({ backupId: id, kind: target.kind, ...(source.type !== 'physical' ? { source: source.type } : {}), ...(parentId ? { parentId } : {}) });
   log.info('backup started', { event: 'backup.start', store: storage.description, dir });
 
   await fs.mkdir(s.tempDir, { recursive: true, mode: 0o700 }).catch((e) => {
@@ -115,84 +140,31 @@ export async function runBackup(
       recipients = r.recipients;
       await probeAge();
     }
-    const mbVersion = await mariabackupVersion(s.mariabackupPath);
-    // Which server this backup is of, recorded so no later backup of another server (or another
-    // datadir) chains onto it (domain/plan.ts).
-    const { identity } = await serverState(s.connection, jobDir);
-    const optionFile = path.join(jobDir, 'backup.cnf');
-    await writeOptionFile(optionFile, backupOptionFileText(s.connection));
-    const lsnDir = path.join(jobDir, 'lsn');
-    const scratch = path.join(jobDir, 'scratch');
-    await fs.mkdir(lsnDir);
-    await fs.mkdir(scratch);
+    const run = await source.startBackup({ log, signal: opts.signal, jobDir }, { ...target, ...(parentId ? { parentId } : {}), ...(fullId ? { fullId } : {}) });
+    const producer = run.output instanceof ChildStage ? run.output : null;
+    const rawStream: Readable = producer ? producer.stdout! : (run.output as Readable);
+    const producerName = producer?.stage ?? source.type;
 
     const progress: BackupProgress = { rawBytes: 0, storedBytes: 0 };
-    const mb = new ChildStage({
-      stage: 'mariabackup',
-      file: s.mariabackupPath,
-      args: backupArgv({
-        optionFile,
-        targetDir: scratch,
-        lsnDir,
-        parallel: s.parallel,
-        incrementalLsn: target.kind === 'incremental' ? target.fromLsn : undefined,
-      }),
-      stdin: 'ignore',
-      cwd: jobDir,
-      onStderr: (line) => log.debug(line, { event: 'mariabackup.stderr' }),
-    });
-    log.info('mariabackup started', { event: 'mariabackup.start', pid: mb.pid, mariabackupVersion: mbVersion });
-
-    let checkpoints: Checkpoints | null = null;
-    let info: ReturnType<typeof parseBackupInfo> | null = null;
+    let payload: P | null = null;
     const trailer = async (): Promise<ExtraFile[]> => {
-      await mb.done;
-      const cp = await readFirst(lsnDir, CHECKPOINT_FILES);
-      if (!cp) throw new BackupmateError('TOOL_FAILED', `mariabackup exited 0 but wrote no checkpoints file in ${lsnDir}`, { stage: 'mariabackup' });
-      checkpoints = parseCheckpoints(cp.text);
-      const expectedType = target.kind === 'full' ? 'full-backuped' : 'incremental';
-      if (checkpoints.backupType !== expectedType) {
-        throw new BackupmateError('TOOL_FAILED', `mariabackup reported backup_type=${checkpoints.backupType}, expected ${expectedType}`, { stage: 'mariabackup' });
-      }
-      if (target.kind === 'incremental' && checkpoints.fromLsn !== target.fromLsn) {
-        throw new BackupmateError(
-          'TOOL_FAILED',
-          `mariabackup started the incremental at LSN ${checkpoints.fromLsn}, expected the parent's to_lsn ${target.fromLsn}`,
-          { stage: 'mariabackup' },
-        );
-      }
-      // The server's history does not continue the parent's (typically: an older backup was
-      // restored since). Such a delta can never be prepared, so it must not become a backup.
-      // INTEGRITY, not TOOL_FAILED: mariabackup did its job; it is the chain that would break.
-      if (target.kind === 'incremental' && lsnBelow(checkpoints.toLsn, checkpoints.fromLsn)) {
-        throw new BackupmateError(
-          'INTEGRITY',
-          `the incremental on ${target.parentId} ends at LSN ${checkpoints.toLsn}, below where it starts (the parent's to_lsn ${checkpoints.fromLsn}): ` +
-            "the server's history does not continue the parent's (was an older backup restored?), so it could never be restored; " +
-            'take a full backup (backupmate backup --full)',
-          { stage: 'mariabackup', parentId: target.parentId, fromLsn: checkpoints.fromLsn, toLsn: checkpoints.toLsn },
-        );
-      }
-      const extras: ExtraFile[] = [{ name: cp.name, data: Buffer.from(cp.text) }];
-      const inf = await readFirst(lsnDir, INFO_FILES);
-      if (inf) {
-        info = parseBackupInfo(inf.text);
-        extras.push({ name: inf.name, data: Buffer.from(inf.text) });
-      }
-      return extras;
+      const r = await run.finish();
+      payload = r.payload;
+      return r.extras;
     };
 
-    // mariabackup ⇒ compressor: a kernel pipe when the compressor reports the raw byte count
-    // itself (zstd), so the raw stream never passes through Node; otherwise Node counts it.
+    // source ⇒ compressor: a kernel pipe when the source is a child and the compressor reports
+    // the raw byte count itself (zstd), so the raw stream never passes through Node; otherwise
+    // Node counts it.
     const cmd = compressCommand(s.compression.algorithm, s.compression.level);
-    const direct = cmd !== null && canCountRaw(cmd);
+    const direct = producer !== null && cmd !== null && canCountRaw(cmd);
     let reportedRaw: number | null = null;
     const compressor = cmd
       ? new ChildStage({
           stage: 'compressor',
           file: cmd.file,
           args: cmd.args,
-          stdin: direct ? mb : 'pipe',
+          stdin: direct ? producer! : 'pipe',
           onStderr: (l) => {
             const n = cmd.rawBytesFrom?.(l);
             if (n != null) reportedRaw = n;
@@ -225,7 +197,7 @@ export async function runBackup(
       : null;
     poll?.unref();
     const rawInput: StageOutcome[] = counter
-      ? [{ stage: compressor ? 'compressor-input' : 'mariabackup-output', promise: pipeline(mb.stdout!, counter, ...(compressor ? [compressor.stdin!] : [])) }]
+      ? [{ stage: compressor ? 'compressor-input' : `${producerName}-output`, promise: pipeline(rawStream, counter, ...(compressor ? [compressor.stdin!] : [])) }]
       : [];
 
     const container = packContainer(
@@ -238,7 +210,7 @@ export async function runBackup(
         if (raw === null) {
           throw new BackupmateError('TOOL_FAILED', `${cmd!.file} exited 0 without reporting how many bytes it read`, { stage: 'compressor' });
         }
-        if (raw === 0) throw new BackupmateError('TOOL_FAILED', 'mariabackup produced no data (0 bytes)', { stage: 'mariabackup' });
+        if (raw === 0) throw new BackupmateError('TOOL_FAILED', `${producerName} produced no data (0 bytes)`, { stage: producerName });
         progress.rawBytes = raw;
         opts.onProgress?.(progress);
         return extras;
@@ -270,11 +242,12 @@ export async function runBackup(
     );
     writer = w;
 
-    // mariabackup ⇒ [compressor] → container → [encryptor] → volumes; every exit status counts.
-    // (Through the kernel pipe, a compressor's death makes mariabackup fail on EPIPE; ChildStage
+    // source ⇒ [compressor] → container → [encryptor] → volumes; every exit status counts.
+    // (Through the kernel pipe, a compressor's death makes the producer fail on EPIPE; ChildStage
     // marks that failure brokenPipe, so the compressor's own failure is the one reported.)
     const stages: StageOutcome[] = [
-      { stage: 'mariabackup', promise: mb.done },
+      ...(producer ? [{ stage: producer.stage, promise: producer.done }] : []),
+      ...run.stages,
       ...rawInput,
       ...(compressor ? [{ stage: 'compressor', promise: compressor.done }] : []),
       { stage: 'container', promise: container.done },
@@ -289,10 +262,11 @@ export async function runBackup(
       await runStages(
         stages,
         (cause) => {
-          mb.kill();
+          run.kill();
           compressor?.kill();
           encryptor?.kill();
           counter?.destroy();
+          if (!producer) rawStream.destroy();
           container.stream.destroy();
           w.destroy(cause instanceof Error ? cause : new Error(String(cause)));
         },
@@ -302,24 +276,16 @@ export async function runBackup(
       if (poll) clearInterval(poll);
     }
 
-    const cp = checkpoints as Checkpoints | null;
-    if (!cp) throw new BackupmateError('INTERNAL', 'pipeline finished without checkpoints');
-    const inf = info as ReturnType<typeof parseBackupInfo> | null;
+    const sourcePayload = payload as P | null;
+    if (!sourcePayload) throw new BackupmateError('INTERNAL', 'pipeline finished without the source payload');
     const finished = new Date();
-    const payload: PhysicalPayload = {
-      type: 'physical',
-      lsn: { from: cp.fromLsn, to: cp.toLsn, last: cp.lastLsn },
-      binlog: inf?.binlog ?? null,
-      server: identity,
-      versions: { server: inf?.serverVersion ?? 'unknown', mariabackup: mbVersion },
-    };
-    const unsigned: Manifest<PhysicalPayload> = {
+    const unsigned: Manifest<P> = {
       format: MANIFEST_FORMAT,
       id,
-      source: payload,
+      source: sourcePayload,
       kind: target.kind,
-      parentId: target.kind === 'full' ? null : target.parentId,
-      fullId: target.kind === 'full' ? id : target.fullId,
+      parentId: parentId ?? null,
+      fullId: fullId ?? id,
       versions: { backupmate: VERSION },
       host: s.hostname,
       compression: { algorithm: s.compression.algorithm, level: s.compression.algorithm === 'none' ? null : s.compression.level },
@@ -333,13 +299,14 @@ export async function runBackup(
       durationMs: finished.getTime() - started.getTime(),
     };
     // With MANIFEST_HMAC_KEY: a MAC over every other field, checked by restore and verify.
-    const manifest = s.manifestHmacKey ? signManifest(unsigned, s.manifestHmacKey) : unsigned;
+    const manifest = (s.manifestHmacKey ? signManifest(unsigned, s.manifestHmacKey) : unsigned) as Manifest<P>;
     if (opts.signal?.aborted) throw new BackupmateError('CANCELLED', 'the job was cancelled before its manifest was written');
     // For recovery without backupmate: `sha256sum -c SHA256SUMS` checks the volumes (README).
     // Small objects every command reads: stored as metadata (no S3_STORAGE_CLASS, see storage/s3.ts).
     await storage.put(dir + SUMS_NAME, Buffer.from(sha256sums(manifest)), { role: 'metadata' });
     // LAST: from this write on, the backup exists.
     await storage.put(dir + MANIFEST_NAME, Buffer.from(serializeManifest(manifest)), { role: 'metadata' });
+    const { type: _t, ...facts } = sourcePayload as SourcePayload & Record<string, unknown>;
     log.info('backup finished', {
       event: 'backup.end',
       status: 'succeeded',
@@ -347,8 +314,8 @@ export async function runBackup(
       storedBytes: manifest.storedBytes,
       volumes: manifest.volumes.length,
       durationMs: manifest.durationMs,
-      lsn: payload.lsn,
-      binlog: payload.binlog,
+      // The payload's small facts (physical: lsn, binlog); lists (a directory's files) stay in the manifest.
+      ...Object.fromEntries(Object.entries(facts).filter(([k, v]) => k !== 'server' && k !== 'versions' && !Array.isArray(v))),
     });
     return manifest;
   } catch (e) {

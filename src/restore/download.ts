@@ -18,10 +18,12 @@ import { BackupmateError, errorText } from '../domain/errors.js';
 import { containerLayout, type Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { mbstreamExtractArgv } from '../mariadb/mariabackup.js';
+import type { Sink } from '../sources/source.js';
 import type { Storage } from '../storage/storage.js';
 
 /** What unpacking needs of the settings. */
 export interface DownloadSettings {
+  /** The physical sink's mbstream (used when no other sink is given). */
   mbstreamPath: string;
   /** AGE_IDENTITY_FILE: the private age identity for encrypted backups ('' = none). */
   ageIdentityFile?: string;
@@ -50,8 +52,10 @@ export async function downloadInto(
   dir: string,
   staging: string,
   req: DownloadOptions,
+  openSink?: SinkOpener,
 ): Promise<number> {
   if (m.encryption && !s.ageIdentityFile) throw noIdentityError(m);
+  const open: SinkOpener = openSink ?? ((feed) => Promise.resolve(mbstreamSink(log, s.mbstreamPath, staging, feed)));
   let downloaded = 0;
   const total = m.storedBytes;
   async function* volumes(): AsyncGenerator<Buffer> {
@@ -96,16 +100,14 @@ export async function downloadInto(
         },
       })
     : null;
-  const mbstream = new ChildStage({
-    stage: 'mbstream',
-    file: s.mbstreamPath,
-    args: mbstreamExtractArgv(staging),
-    // Layout 2: the decompressor's output goes straight to mbstream (a kernel pipe, not Node).
-    stdin: layout === 2 && decompressor ? decompressor : 'pipe',
-    stdout: 'ignore',
-    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
-    // mbstream -x prints errors (e.g. a file that already exists) and still exits 0.
-    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
+  // Layout 2: the decompressor's output goes straight to the sink when it is a child (a kernel
+  // pipe, not Node: zstd ⇒ mbstream); layout 1 (or no decompressor): the container feeds it.
+  const feed = layout === 2 && decompressor ? decompressor : null;
+  const sinkOut = await open(feed).catch((e: unknown) => {
+    source.destroy();
+    decryptor?.kill();
+    decompressor?.kill();
+    throw e;
   });
   // Layout 2: source → [decryptor] → container → [decompressor] ⇒ mbstream.
   // Layout 1: source → [decryptor] → [decompressor] → container → mbstream.
@@ -116,7 +118,8 @@ export async function downloadInto(
     pipes.push({ stage: i === 0 ? 'download' : `${f.stage}-input`, promise: pipeline(plain, f.stdin!) });
     plain = f.stdout!;
   }
-  const [sink, sinkStage] = layout === 2 && decompressor ? [decompressor.stdin!, 'decompressor'] : [mbstream.stdin!, 'mbstream'];
+  if (feed && sinkOut.input) pipes.push({ stage: 'sink-input', promise: pipeline(feed.stdout!, sinkOut.input) });
+  const [sink, sinkStage] = feed ? [feed.stdin!, feed.stage] : [sinkOut.input!, sinkOut.stages[0]?.stage ?? 'sink'];
   const extracted = (async () => {
     const r = await extractContainer(
       plain,
@@ -138,7 +141,7 @@ export async function downloadInto(
   try {
     await runStages(
       [
-        { stage: 'mbstream', promise: mbstream.done },
+        ...sinkOut.stages,
         { stage: 'extract', promise: extracted },
         ...[decryptor, decompressor].filter((f): f is ChildStage => f !== null).map((f) => ({ stage: f.stage, promise: f.done })),
         ...pipes,
@@ -147,7 +150,7 @@ export async function downloadInto(
         source.destroy();
         decryptor?.kill();
         decompressor?.kill();
-        mbstream.kill();
+        sinkOut.kill();
       },
       req.signal,
     );
@@ -169,6 +172,29 @@ export async function downloadInto(
     throw e;
   }
   return downloaded;
+}
+
+/**
+ * Opens the sink of one backup's decoded raw stream (sources/source.ts Source.openSink, bound to
+ * the backup and its directory). `feed` is the last decoder when it is a child process.
+ */
+export type SinkOpener = (feed: ChildStage | null) => Promise<Sink>;
+
+/**
+ * The physical sink: `mbstream -x` into `staging`, fed by `feed` through the kernel when given.
+ * mbstream -x prints errors (e.g. a file that already exists) and still exits 0: such a line fails it.
+ */
+export function mbstreamSink(log: Logger, mbstreamPath: string, staging: string, feed: ChildStage | null): Sink {
+  const mbstream = new ChildStage({
+    stage: 'mbstream',
+    file: mbstreamPath,
+    args: mbstreamExtractArgv(staging),
+    stdin: feed ?? 'pipe',
+    stdout: 'ignore',
+    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
+    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
+  });
+  return { input: feed ? null : mbstream.stdin, stages: [{ stage: 'mbstream', promise: mbstream.done }], kill: () => mbstream.kill() };
 }
 
 /** Downloads and hashes every volume; throws INTEGRITY naming the first bad one. */

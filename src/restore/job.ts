@@ -633,7 +633,7 @@ export function authenticateChain(manifests: readonly Manifest[], targetId: stri
   while (cur && !seen.has(cur.id)) {
     seen.add(cur.id);
     reached.push(cur);
-    cur = cur.kind === 'incremental' && cur.parentId ? byId.get(cur.parentId) : undefined;
+    cur = cur.parentId ? byId.get(cur.parentId) : undefined;
   }
   // The full first: the oldest link is named when several were changed.
   for (const m of reached.reverse()) {

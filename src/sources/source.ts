@@ -42,6 +42,10 @@ export interface SourceContext {
 /** What to take: the kind, and for a kind with a parent, the parent and the chain's root. */
 export interface SourceBackupTarget<P extends SourcePayload> {
   kind: string;
+  /** The parent's id (absent for a full); given when the caller has no parent manifest at hand. */
+  parentId?: string;
+  /** The chain root's id (absent for a full). */
+  fullId?: string;
   /** The backup this one is taken against (absent for a full). */
   parent?: SourceManifest<P>;
   /** The chain root of `parent` (absent for a full). */

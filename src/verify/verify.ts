@@ -24,7 +24,9 @@ import { checkIdentityFor } from '../archive/encryption.js';
 import type { BackupDir } from '../domain/catalog.js';
 import { physicalSummary, resolveRestoreChain, type PhysicalSummary } from '../sources/physical/chain.js';
 import { isPhysical, physicalOf } from '../sources/physical/payload.js';
-import { standardLayout } from '../sources/registry.js';
+import { layoutOf, type LayoutEntry, type SourceRegistry } from '../sources/registry.js';
+import type { SourceManifest } from '../sources/source.js';
+import type { SinkOpener } from '../restore/download.js';
 import { BackupmateError, errorText, type ErrorCode } from '../domain/errors.js';
 import { resolveId } from '../domain/ids.js';
 import { authenticateManifest } from '../domain/mac.js';
@@ -42,7 +44,11 @@ import type { BackupVerdict, VerifyReport, VerifyStatus } from './report.js';
 export type { BackupVerdict, VerifyReport, VerifyStatus } from './report.js';
 export { verifyError } from './report.js';
 
-export type VerifySettings = Pick<RestoreSettings, 'fullPrefix' | 'incrementalPrefix' | 'tempDir' | 'mbstreamPath' | 'ageIdentityFile' | 'manifestHmacKey'>;
+export type VerifySettings = Pick<RestoreSettings, 'fullPrefix' | 'incrementalPrefix' | 'tempDir' | 'mbstreamPath' | 'ageIdentityFile' | 'manifestHmacKey'> & {
+  directoryPrefix?: string;
+  /** The whole store layout (sources/registry.ts); absent: the standard one of the prefixes. */
+  layout?: readonly LayoutEntry[];
+};
 
 export interface VerifyRequest {
   /** `all`, `latest`, or an id, timestamp or unambiguous prefix. */
@@ -56,13 +62,45 @@ type Selected =
   | { type: 'incomplete'; dir: BackupDir }
   | { type: 'unreadable'; dir: BackupDir; error: string; code?: ErrorCode };
 
-export async function runVerify(storage: Storage, logger: Logger, s: VerifySettings, req: VerifyRequest): Promise<VerifyReport> {
+/**
+ * How one backup is checked beyond the envelope: its chain (as a restore checks it), the sink its
+ * decoded stream goes into, and what is checked in the scratch directory afterwards. Physical
+ * backups: resolveRestoreChain, mbstream, the checkpoints against the manifest's LSNs. Any other
+ * source: its chain rules, its sink, its optional check (sources/source.ts).
+ */
+interface VerifyRules {
+  chain(m: Manifest): void;
+  sink?(scratch: string): SinkOpener;
+  after(scratch: string): Promise<string[]>;
+}
+
+/**
+ * Verifies backups of every source in the store layout. `sources`: the registry whose sources
+ * (beyond the built-in physical one) verify their own backups; a backup of a source it lacks is
+ * reported as could-not-check.
+ */
+export async function runVerify(storage: Storage, logger: Logger, s: VerifySettings, req: VerifyRequest, sources?: SourceRegistry): Promise<VerifyReport> {
   const t0 = Date.now();
   const request = req.request.trim() || 'latest';
   // A store that cannot be listed fails the whole command with its own code (STORAGE: could not check).
-  const catalog = await readCatalog(storage, standardLayout(s));
+  const catalog = await readCatalog(storage, sources?.layout ?? layoutOf(s), sources);
   const valid = catalog.backups.filter((b) => isPhysical(b.manifest)).map((b) => physicalSummary(b.manifest));
   const incompleteIds = catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id);
+  const rulesFor = (m: Manifest, log: Logger): VerifyRules => {
+    if (isPhysical(m) && !sources?.has('physical')) return physicalRules(m, valid, incompleteIds);
+    const src = sources!.get(m.source.type);
+    const same = catalog.backups.filter((b) => b.manifest.source.type === m.source.type).map((b) => b.manifest as SourceManifest<typeof m.source>);
+    const inc = catalog.incomplete.filter((d) => d.source === m.source.type).map((d) => d.id);
+    const ctx = (scratch: string) => ({ log, signal: req.signal, jobDir: scratch });
+    return {
+      chain: (x) => void src.chain.restoreChain(x, same, inc),
+      sink: (scratch) => (feed) => src.openSink(ctx(scratch), m, scratch, feed),
+      after: async (scratch) => {
+        if (src.check) await src.check(ctx(scratch), m, scratch);
+        return [];
+      },
+    };
+  };
   const byId = new Map(catalog.backups.map((b) => [b.manifest.id, b]));
   const selected = select(request, catalog.backups, catalog.incomplete, catalog.broken, byId);
   logger.info(`verify ${request}: ${selected.length} backup(s)`, { event: 'verify.start', store: storage.description, request, backups: selected.map(idOf) });
@@ -99,7 +137,7 @@ export async function runVerify(storage: Storage, logger: Logger, s: VerifySetti
       continue;
     }
     const base = done;
-    const v = await checkBackup(storage, logger, s, x.entry, valid, incompleteIds, {
+    const v = await checkBackup(storage, logger, s, x.entry, rulesFor, {
       signal: req.signal,
       onProgress: (p) => req.onProgress?.({ stage: 'verify', bytes: base + p.bytes, total }),
     });
@@ -185,14 +223,31 @@ function select(
   return chain.reverse().map((entry) => ({ type: 'valid' as const, entry }));
 }
 
+/** Physical backups: the chain as resolveRestoreChain checks it; mbstream; the checkpoints against the manifest's LSNs. */
+function physicalRules(m: Manifest, valid: PhysicalSummary[], incompleteIds: string[]): VerifyRules {
+  return {
+    chain: () => void resolveRestoreChain(physicalSummary(m), valid, incompleteIds),
+    after: async (scratch) => {
+      const cp = await readFirst(scratch, CHECKPOINT_FILES);
+      if (!cp) return [`the stream holds no ${CHECKPOINT_FILES[0]}: it is not a complete mariabackup stream`];
+      const c = parseCheckpoints(cp.text);
+      const type = m.kind === 'full' ? 'full-backuped' : 'incremental';
+      const diffs: string[] = [];
+      if (c.backupType !== type) diffs.push(`backup_type ${c.backupType} (expected ${type})`);
+      if (!lsnEqual(c.fromLsn, physicalOf(m).lsn.from)) diffs.push(`from_lsn ${c.fromLsn} (manifest: ${physicalOf(m).lsn.from})`);
+      if (!lsnEqual(c.toLsn, physicalOf(m).lsn.to)) diffs.push(`to_lsn ${c.toLsn} (manifest: ${physicalOf(m).lsn.to})`);
+      return diffs.length ? [`the stream's ${cp.name} does not match the manifest: ${diffs.join(', ')}`] : [];
+    },
+  };
+}
+
 /** Everything about one backup with a readable manifest; never throws but for cancellation. */
 async function checkBackup(
   storage: Storage,
   logger: Logger,
   s: VerifySettings,
   entry: CatalogEntry,
-  valid: PhysicalSummary[],
-  incompleteIds: string[],
+  rulesFor: (m: Manifest, log: Logger) => VerifyRules,
   opts: { signal?: AbortSignal; onProgress?: (p: { stage: string; bytes: number; total: number }) => void },
 ): Promise<BackupVerdict> {
   const t0 = Date.now();
@@ -244,8 +299,16 @@ async function checkBackup(
     if (sum !== m.storedBytes) corrupt(`the manifest's volumes add up to ${sum} bytes, its storedBytes says ${m.storedBytes}`);
 
     // 2. Chain continuity, as a restore checks it.
+    let rules: VerifyRules;
     try {
-      resolveRestoreChain(physicalSummary(m), valid, incompleteIds);
+      rules = rulesFor(m, log);
+    } catch (e) {
+      if (!(e instanceof BackupmateError)) throw e;
+      unchecked(e.code, `could not check: ${e.message}`);
+      return finish();
+    }
+    try {
+      rules.chain(m);
     } catch (e) {
       if (!(e instanceof BackupmateError) || e.code !== 'INTEGRITY') throw e;
       corrupt(`broken chain: ${e.message}`);
@@ -296,19 +359,8 @@ async function checkBackup(
       throw new BackupmateError('LOCAL_IO', `LOCAL_TEMP_DIR ${s.tempDir} is not writable: ${errorText(e)}`);
     });
     try {
-      v.checkedBytes = await downloadInto(storage, log, s, m, dir, scratch, opts);
-      const cp = await readFirst(scratch, CHECKPOINT_FILES);
-      if (!cp) {
-        corrupt(`the stream holds no ${CHECKPOINT_FILES[0]}: it is not a complete mariabackup stream`);
-      } else {
-        const c = parseCheckpoints(cp.text);
-        const type = m.kind === 'full' ? 'full-backuped' : 'incremental';
-        const diffs: string[] = [];
-        if (c.backupType !== type) diffs.push(`backup_type ${c.backupType} (expected ${type})`);
-        if (!lsnEqual(c.fromLsn, physicalOf(m).lsn.from)) diffs.push(`from_lsn ${c.fromLsn} (manifest: ${physicalOf(m).lsn.from})`);
-        if (!lsnEqual(c.toLsn, physicalOf(m).lsn.to)) diffs.push(`to_lsn ${c.toLsn} (manifest: ${physicalOf(m).lsn.to})`);
-        if (diffs.length) corrupt(`the stream's ${cp.name} does not match the manifest: ${diffs.join(', ')}`);
-      }
+      v.checkedBytes = await downloadInto(storage, log, s, m, dir, scratch, opts, rules.sink?.(scratch));
+      for (const problem of await rules.after(scratch)) corrupt(problem);
     } finally {
       await fs.rm(scratch, { recursive: true, force: true });
     }
