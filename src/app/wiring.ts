@@ -10,38 +10,20 @@ import { secretValues } from '../config/redact.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import type { RestoreSettings } from '../restore/job.js';
 import type { PruneSettings } from '../retention/prune.js';
-import { FileStorage } from '../storage/file.js';
+import { createDriver } from '../storage/drivers/index.js';
 import { logRetry, RetryStorage, type RetryPolicy } from '../storage/retry.js';
-import { S3Storage } from '../storage/s3.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 
 /**
- * The configured driver, wrapped in RetryStorage: every storage operation retries transient
- * failures RETRY_ATTEMPTS times in all, logging each retry to `logger` ('storage.retry'). Streamed
- * puts are retried per request inside the S3 driver with the same policy (see storage/retry.ts).
+ * The configured driver (storage/drivers/index.ts, by STORAGE), wrapped in RetryStorage: every
+ * storage operation retries what the driver classifies as transient, RETRY_ATTEMPTS times in
+ * all, logging each retry to `logger` ('storage.retry'). Drivers with parted uploads (S3) retry
+ * each part themselves with the same policy and log line (see storage/retry.ts).
  */
 export function makeStorage(c: Config, logger: Logger): Storage {
   const policy: RetryPolicy = { attempts: c.RETRY_ATTEMPTS, baseDelayMs: c.RETRY_BASE_DELAY_MS, maxDelayMs: c.RETRY_MAX_DELAY_MS };
-  const driver: Storage =
-    c.STORAGE === 'file'
-      ? new FileStorage(c.STORAGE_PATH)
-      : new S3Storage({
-          bucket: c.S3_BUCKET_NAME,
-          region: c.AWS_REGION,
-          endpoint: c.S3_ENDPOINT || undefined,
-          forcePathStyle: c.S3_FORCE_PATH_STYLE,
-          accessKeyId: c.AWS_ACCESS_KEY_ID || undefined,
-          secretAccessKey: c.AWS_SECRET_ACCESS_KEY || undefined,
-          sessionToken: c.AWS_SESSION_TOKEN || undefined,
-          partSize: c.S3_PART_SIZE,
-          queueSize: c.S3_QUEUE_SIZE,
-          uploadRetry: { ...policy, onRetry: (ev) => logRetry(logger, ev) },
-          requestTimeoutMs: c.S3_REQUEST_TIMEOUT_MS,
-          sse: c.S3_SSE,
-          sseKmsKeyId: c.S3_SSE_KMS_KEY_ID,
-          storageClass: c.S3_STORAGE_CLASS,
-        });
+  const driver = createDriver(c, { retry: policy, onRetry: (ev) => logRetry(logger, ev) });
   return new RetryStorage(driver, { ...policy, log: logger });
 }
 

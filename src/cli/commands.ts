@@ -2,9 +2,8 @@
  * The one-shot command handlers: each loads the configuration, builds what it needs through the
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
-import { catalogPrefixes, decideBackup } from '../backup/decide.js';
-import { preflightBackup } from '../backup/preflight.js';
-import { runBackup } from '../backup/job.js';
+import { catalogPrefixes } from '../backup/decide.js';
+import { runBackupSequence } from '../backup/sequence.js';
 import { parseRestoreTime } from '../domain/chain.js';
 import * as os from 'node:os';
 import { createNotifier } from '../notify/notifier.js';
@@ -106,39 +105,26 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
     });
   try {
     const storage = makeStorage(c, logger);
-    const requested = kind;
-    const { target } = await (async () => {
-      try {
-        const pre = await preflightBackup(backupSettings(c), storage, c.FULL_BACKUP_PREFIX, logger);
-        const decided = await decideBackup(c, backupSettings(c), storage, logger, requested, undefined, pre.serverVersion);
-        say(`${decided.target.kind === 'full' ? 'full' : 'incremental'} backup: ${decided.reason}`);
-        return decided;
-      } catch (e) {
-        // Failures before the job starts are part of the run's record too.
-        logger.error(`backup failed before it started: ${errorText(e)}`, {
-          event: 'backup.end',
-          status: 'failed',
-          stage: 'preflight',
-          code: e instanceof BackupmateError ? e.code : 'INTERNAL',
-        });
-        throw e;
-      }
-    })();
-    kind = target.kind;
-    const m = await runBackup(storage, logger, backupSettings(c), target, {
-      signal: cancel.signal,
-      onStart: (id) => {
-        backupId = id;
-        say(`backing up to ${storage.description} as ${id}...`);
+    await runBackupSequence(
+      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger },
+      {
+        requested: kind,
+        signal: cancel.signal,
+        onDecided: (d) => {
+          kind = d.target.kind;
+          say(`${d.target.kind === 'full' ? 'full' : 'incremental'} backup: ${d.reason}`);
+        },
+        onStart: (id) => {
+          backupId = id;
+          say(`backing up to ${storage.description} as ${id}...`);
+        },
+        // Alerted before retention runs: a failed retention does not make the backup a failure.
+        onStored: async (m) => {
+          say(summaryLine(m));
+          await outcome('succeeded');
+        },
       },
-    });
-    say(summaryLine(m));
-    await outcome('succeeded');
-    // Retention after every successful backup. Its failure is logged loudly but does not turn a
-    // good backup into a failed one.
-    await prune(storage, logger, pruneSettings(c), { dryRun: false }).catch((e: unknown) => {
-      logger.error(`retention after the backup failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed', code: (e as BackupmateError).code });
-    });
+    );
   } catch (e) {
     await outcome(e instanceof BackupmateError && e.code === 'CANCELLED' ? 'cancelled' : 'failed', e);
     throw e;

@@ -16,8 +16,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
-import { Cron, type CronOptions } from 'croner';
+import { Cron } from 'croner';
+import { CRON_OPTIONS, SCHEDULE_PRESETS } from '../domain/schedule.js';
 import { resolveRecipients } from '../domain/age.js';
+import { S3_LIMITS } from '../storage/drivers/limits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Value types
@@ -65,16 +67,6 @@ export type NotifyOn = (typeof NOTIFY_ONS)[number];
 export type IncrementalBase = (typeof INCREMENTAL_BASES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Schedule words accepted besides cron expressions; 'off' disables that kind of backup. */
-export const SCHEDULE_PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'off'] as const;
-export type SchedulePreset = (typeof SCHEDULE_PRESETS)[number];
-
-/**
- * The croner options schedules are validated with. The scheduler must build its Cron jobs with
- * the same options, or an expression that passed validation could be read differently.
- */
-export const CRON_OPTIONS: CronOptions = { mode: '5-or-6-parts' };
-
 /** Compression level ranges per algorithm (zstd's --ultra levels 20-22 are not offered). */
 export const COMPRESSION_LEVELS: Readonly<Record<Exclude<Compression, 'none'>, { min: number; max: number }>> = {
   zstd: { min: 1, max: 19 },
@@ -86,8 +78,8 @@ const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const TiB = 1024 * GiB;
 
-/** S3 multipart-upload limits (AWS documentation "Amazon S3 multipart upload limits"). */
-export const S3_LIMITS = { minPartSize: 5 * MiB, maxPartSize: 5 * GiB, maxParts: 10_000, maxObjectSize: 5 * TiB } as const;
+/** S3 multipart-upload limits: owned by the S3 driver, in a file without the SDK (storage/drivers/limits.ts). */
+export { S3_LIMITS };
 
 /** Every configuration value, typed. Byte sizes are numbers of bytes. */
 export interface ConfigValues {

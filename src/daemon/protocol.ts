@@ -83,7 +83,8 @@ export interface StatusResult {
   state: 'idle' | 'running' | 'stopping' | 'paused';
   running: JobView | null;
   queued: JobView[];
-  next: { full: string | null; incremental: string | null };
+  /** Next tick per schedule (daemon/schedules.ts), null when off; full and incremental always present. */
+  next: { full: string | null; incremental: string | null; [schedule: string]: string | null };
   timeZone: string;
   last: {
     full: { success: JobView | null; failure: JobView | null };

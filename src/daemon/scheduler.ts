@@ -1,37 +1,36 @@
 /**
- * In-process schedules (croner) for full and incremental backups, in SCHEDULE_TIMEZONE.
+ * In-process schedules (croner), in SCHEDULE_TIMEZONE; which ones is data (daemon/schedules.ts).
  *
  * A tick only enqueues a backup request; the planner decides full or incremental when the job
  * runs. The tick handler cannot throw (a schedule must never silently stop: mariadb-operator
  * #1822), and while paused (a restore runs) ticks are logged and skipped.
  */
 import { Cron } from 'croner';
-import { CRON_OPTIONS } from '../config/schema.js';
-import { scheduleToCron } from '../domain/schedule.js';
+import { CRON_OPTIONS, scheduleToCron } from '../domain/schedule.js';
 import type { Logger } from '../log/logger.js';
 
-export type ScheduleName = 'full' | 'incremental';
-
-export interface ScheduleConfig {
-  full: string;
-  incremental: string;
-  timeZone: string;
+/** One schedule: its name (logs, status) and its value (a preset word, 'off' or a cron expression). */
+export interface ScheduleSpec {
+  name: string;
+  schedule: string;
 }
 
 export class Scheduler {
-  private jobs: { name: ScheduleName; cron: Cron }[] = [];
+  private jobs: { name: string; cron: Cron }[] = [];
+  private names: string[] = [];
   paused = false;
 
   constructor(
     private readonly log: Logger,
-    private readonly onTick: (name: ScheduleName, at: Date) => void,
+    private readonly onTick: (name: string, at: Date) => void,
   ) {}
 
-  /** (Re)starts the schedules from `cfg`; previous ones are stopped first. */
-  start(cfg: ScheduleConfig): void {
+  /** (Re)starts the schedules; previous ones are stopped first. */
+  start(schedules: readonly ScheduleSpec[], timeZone: string): void {
     this.stop();
-    for (const name of ['full', 'incremental'] as const) {
-      const pattern = scheduleToCron(name === 'full' ? cfg.full : cfg.incremental);
+    this.names = schedules.map((s) => s.name);
+    for (const { name, schedule } of schedules) {
+      const pattern = scheduleToCron(schedule);
       if (!pattern) {
         this.log.info(`${name} schedule is off`, { event: 'schedule.off', schedule: name });
         continue;
@@ -40,7 +39,7 @@ export class Scheduler {
         pattern,
         {
           ...CRON_OPTIONS,
-          ...(cfg.timeZone ? { timezone: cfg.timeZone } : {}),
+          ...(timeZone ? { timezone: timeZone } : {}),
           catch: (e: unknown) => this.log.error(`${name} schedule tick failed: ${String(e)}`, { event: 'schedule.error', schedule: name }),
         },
         () => this.tick(name),
@@ -50,7 +49,7 @@ export class Scheduler {
     }
   }
 
-  private tick(name: ScheduleName): void {
+  private tick(name: string): void {
     const at = new Date();
     try {
       if (this.paused) {
@@ -63,9 +62,9 @@ export class Scheduler {
     }
   }
 
-  next(): { full: Date | null; incremental: Date | null } {
-    const of = (n: ScheduleName) => this.jobs.find((j) => j.name === n)?.cron.nextRun() ?? null;
-    return { full: of('full'), incremental: of('incremental') };
+  /** The next tick of every schedule started last (null = off). */
+  next(): Record<string, Date | null> {
+    return Object.fromEntries(this.names.map((n) => [n, this.jobs.find((j) => j.name === n)?.cron.nextRun() ?? null]));
   }
 
   stop(): void {

@@ -11,9 +11,19 @@
  * Also here: the few time-zone helpers the domain needs (offset of a zone at an instant, wall
  * clock text in a zone), because schedules are what brought time zones into the project.
  */
-import { Cron } from 'croner';
-import { CRON_OPTIONS, type SchedulePreset } from '../config/schema.js';
+import { Cron, type CronOptions } from 'croner';
 import { BackupmateError } from './errors.js';
+
+/** Schedule words accepted besides cron expressions; 'off' disables that kind of backup. */
+export const SCHEDULE_PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'off'] as const;
+export type SchedulePreset = (typeof SCHEDULE_PRESETS)[number];
+
+/**
+ * The croner options schedules are validated with (config/schema.ts) and built with (here and
+ * daemon/scheduler.ts): the same options everywhere, or an expression that passed validation
+ * could be read differently.
+ */
+export const CRON_OPTIONS: CronOptions = { mode: '5-or-6-parts' };
 
 /** The cron expression each preset stands for ('off' has none). */
 export const PRESET_CRON: Readonly<Record<Exclude<SchedulePreset, 'off'>, string>> = {

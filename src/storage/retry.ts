@@ -11,8 +11,8 @@
  * - `put(key, Readable)` is passed through ONCE: a consumed stream cannot be replayed. Inside it
  *   the S3 driver's upload client retries each request of the multipart upload on its own
  *   (CreateMultipartUpload, every UploadPart -- whose body is a buffered part -- and
- *   CompleteMultipartUpload) with the same policy, `classify` and log line (see s3.ts), so a
- *   failed part is sent again while the stream goes on. The file driver's streamed put is not
+ *   CompleteMultipartUpload) with the same policy, classification and log line (see
+ *   drivers/s3.ts), so a failed part is sent again while the stream goes on. The file driver's streamed put is not
  *   retried (a local write that fails midway has nothing to resend).
  *
  * Backoff: exponential with EQUAL jitter (AWS architecture blog, "Exponential Backoff And
@@ -26,13 +26,19 @@
  * Not-found is an answer, not a failure: `head` returns null and `get` rejects with `notFound()`
  * at once. Permanent errors (credentials, missing bucket, bad request, no space...) fail at once
  * with the driver's what-to-check message.
+ *
+ * This file is the POLICY only (attempts, backoff, jitter, the window they give). Which errors
+ * are transient is the driver's knowledge: the wrapper asks `driver.classify(error)` (see
+ * drivers/driver.ts); S3 names live in drivers/s3.ts, errno codes in drivers/net-errors.ts.
  */
 import type { Readable } from 'node:stream';
 import type { StoredObject } from '../domain/catalog.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
+import { isStorageDriver } from './drivers/driver.js';
+import { classifyChain, type ErrorClass } from './drivers/net-errors.js';
 import { isNotFound, type PutOptions, type Storage } from './storage.js';
 
-export type ErrorClass = 'transient' | 'permanent';
+export type { ErrorClass } from './drivers/net-errors.js';
 
 export interface RetryPolicy {
   /** Attempts in all (1 = no retry). */
@@ -104,159 +110,6 @@ export function retryWindow(policy: RetryPolicy): { minWaitMs: number; maxWaitMs
   return { minWaitMs, maxWaitMs };
 }
 
-/** S3 error names (service codes) that mean "try again". S3's RequestTimeout is a 400 but transient. */
-const TRANSIENT_NAMES = new Set([
-  'SlowDown',
-  'SlowDownRead',
-  'SlowDownWrite',
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'RequestLimitExceeded',
-  'ProvisionedThroughputExceededException',
-  'BandwidthLimitExceeded',
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-]);
-
-/** S3 error names that no retry can fix. */
-const PERMANENT_NAMES = new Set([
-  'AbortError',
-  'AccessDenied',
-  'AllAccessDisabled',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-  'InvalidToken',
-  'TokenRefreshRequired',
-  'AuthorizationHeaderMalformed',
-  'RequestTimeTooSkewed',
-  'NoSuchBucket',
-  'NoSuchKey',
-  'NotFound',
-  'NoSuchUpload',
-  'InvalidBucketName',
-  'PermanentRedirect',
-  'InvalidArgument',
-  'InvalidRequest',
-  'InvalidPart',
-  'InvalidPartOrder',
-  'EntityTooLarge',
-  'EntityTooSmall',
-  'MalformedXML',
-  'CredentialsProviderError',
-]);
-
-/**
- * Network and filesystem error codes that may go away by themselves: connection reset or refused
- * (a server restarting; a wrong S3_ENDPOINT then costs only the bounded backoff before its
- * what-to-check message), broken pipe, timeouts, unreachable networks, DNS "try again", and on
- * local or NFS stores EIO / EAGAIN / EBUSY / ESTALE.
- */
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENETRESET',
-  'EAI_AGAIN',
-  'EIO',
-  'EAGAIN',
-  'EBUSY',
-  'ESTALE',
-  'UND_ERR_SOCKET',
-]);
-
-/** Codes that no retry can fix: no space, no permission, read-only, unknown host, bad path. */
-const PERMANENT_CODES = new Set([
-  'ENOSPC',
-  'EDQUOT',
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'ENOENT',
-  'ENOTDIR',
-  'EISDIR',
-  'EEXIST',
-  'ENAMETOOLONG',
-  'ENOTFOUND',
-  'ERR_INVALID_ARG_TYPE',
-]);
-
-interface ErrorLike {
-  name?: unknown;
-  code?: unknown;
-  message?: unknown;
-  cause?: unknown;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-  details?: Record<string, unknown>;
-}
-
-/** The verdict one error in a cause chain gives, or undefined to look at its cause. */
-function classifyOne(e: ErrorLike): ErrorClass | undefined {
-  if (e instanceof BackupmateError) {
-    // Only store failures can be transient; INTEGRITY, CANCELLED, INTERNAL (a bad key)... never.
-    if (e.code !== 'STORAGE' || e.details.notFound === true) return 'permanent';
-    // The driver's error it wraps knows best (its S3 name, e.g. RequestTimeout is a 400 yet transient).
-    if (e.cause !== undefined && e.cause !== null) return undefined;
-    const status = e.details.httpStatus;
-    if (typeof status === 'number') return statusClass(status);
-    const errno = e.details.errno;
-    if (typeof errno === 'string') {
-      if (TRANSIENT_CODES.has(errno)) return 'transient';
-      if (PERMANENT_CODES.has(errno)) return 'permanent';
-    }
-    return undefined;
-  }
-  const name = typeof e.name === 'string' ? e.name : '';
-  if (PERMANENT_NAMES.has(name) || name === 'NotImplemented') return 'permanent';
-  if (TRANSIENT_NAMES.has(name)) return 'transient';
-  const status = e.$metadata?.httpStatusCode;
-  if (typeof status === 'number' && status > 0) return statusClass(status);
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (TRANSIENT_CODES.has(code)) return 'transient';
-  if (PERMANENT_CODES.has(code)) return 'permanent';
-  if (typeof e.message === 'string' && /socket hang up|ECONNRESET|EPIPE/i.test(e.message)) return 'transient';
-  if (e.$retryable) return 'transient';
-  return undefined;
-}
-
-function statusClass(status: number): ErrorClass {
-  // 501 Not Implemented (a server without ListMultipartUploads, say) never succeeds on retry.
-  if (status === 501) return 'permanent';
-  return status === 429 || status >= 500 ? 'transient' : 'permanent';
-}
-
-/**
- * Pure: whether retrying `error` may help. Transient: HTTP 5xx, 429 and throttling (SlowDown),
- * S3's RequestTimeout, connection reset/refused, broken pipe, socket hang up, timeouts, EIO/EAGAIN.
- * Permanent: everything else, notably 4xx (403 AccessDenied, InvalidAccessKeyId,
- * SignatureDoesNotMatch, 404 NoSuchBucket, 400), not-found answers, cancellations (AbortError),
- * ENOSPC/EACCES, and any error we do not recognise (a bug is not fixed by trying again). Looks
- * through `cause` (drivers wrap SDK and errno errors in BackupmateError).
- */
-export function classify(error: unknown): ErrorClass {
-  let e: unknown = error;
-  for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
-    const verdict = classifyOne(e as ErrorLike);
-    if (verdict) return verdict;
-    e = (e as ErrorLike).cause;
-  }
-  return 'permanent';
-}
-
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 /** Waits `ms`; an aborted signal ends the wait at once with its reason. */
@@ -276,6 +129,11 @@ export const abortableSleep: Sleep = (ms, signal) =>
 
 export interface RetryOptions extends RetryPolicy {
   log: RetryLog;
+  /**
+   * What an error means. Default: the driver's own `classify` when `inner` is a StorageDriver,
+   * else the shared reading (our errors, HTTP status, errno codes) of drivers/net-errors.ts.
+   */
+  classify?: (error: unknown) => ErrorClass;
   /** Injectable for tests. */
   sleep?: Sleep;
   /** Injectable for tests: [0, 1). */
@@ -287,6 +145,8 @@ export class RetryStorage implements Storage {
   /** Present exactly when the driver has them (callers feature-test), retried like the rest. */
   readonly listUnfinished?: Storage['listUnfinished'];
   readonly abortUnfinished?: Storage['abortUnfinished'];
+  /** The classification the retries follow (see RetryOptions.classify). */
+  readonly classify: (error: unknown) => ErrorClass;
 
   constructor(
     readonly inner: Storage,
@@ -294,6 +154,7 @@ export class RetryStorage implements Storage {
   ) {
     if (!Number.isInteger(opts.attempts) || opts.attempts < 1) throw new BackupmateError('INTERNAL', `retry attempts must be >= 1, got ${opts.attempts}`);
     this.description = inner.description;
+    this.classify = opts.classify ?? (isStorageDriver(inner) ? (e) => inner.classify(e) : (e) => classifyChain(e));
     const { listUnfinished, abortUnfinished } = inner;
     if (listUnfinished) this.listUnfinished = (prefix) => this.run('listUnfinished', prefix, () => listUnfinished.call(inner, prefix));
     if (abortUnfinished) this.abortUnfinished = (u) => this.run('abortUnfinished', u.key, () => abortUnfinished.call(inner, u));
@@ -330,7 +191,7 @@ export class RetryStorage implements Storage {
       try {
         return await fn();
       } catch (e) {
-        if (isNotFound(e) || signal?.aborted || classify(e) === 'permanent') throw e;
+        if (isNotFound(e) || signal?.aborted || this.classify(e) !== 'transient') throw e;
         if (attempt >= attempts) throw gaveUp(e, attempt);
         const delayMs = backoffDelay(this.opts, attempt, this.opts.random);
         logRetry(this.opts.log, { operation, key, attempt, attempts, delayMs, cause: errorText(e) });

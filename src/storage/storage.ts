@@ -1,6 +1,9 @@
 /**
- * The store: where backups live. One small interface, several drivers (S3, local filesystem),
- * one shared test suite (test/integration/storage.test.ts) that every driver must pass.
+ * The store: where backups live. One small interface, several drivers (drivers/: S3, local
+ * filesystem; chosen by STORAGE in drivers/index.ts), one shared test suite
+ * (test/helpers/storage-contract.ts, run in test/integration/storage.test.ts) that every driver
+ * must pass. Jobs see only this interface, wrapped in RetryStorage (retry.ts); the driver side
+ * (name, limits, error classification) is drivers/driver.ts.
  *
  * Contract every driver keeps:
  * - `put` streams a body of unknown length into one object with bounded memory. The object

@@ -19,7 +19,7 @@ import type { Manifest as AnyManifest, PhysicalPayload } from '../../src/domain/
 
 type Manifest = AnyManifest<PhysicalPayload>;
 import { createLogger } from '../../src/log/logger.js';
-import { FileStorage } from '../../src/storage/file.js';
+import { FileStorage } from '../../src/storage/drivers/file.js';
 import { backupmate, logLines, makeWorkdir } from '../helpers/backupmate.js';
 import { loadSampleData } from '../helpers/data.js';
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../helpers/mariadb.js';

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { RetryEvent } from '../../src/storage/retry.js';
-import { S3Storage } from '../../src/storage/s3.js';
+import { S3Storage } from '../../src/storage/drivers/s3.js';
 import { readAll } from '../../src/storage/storage.js';
 import { backupmate, logLines, makeWorkdir } from '../helpers/backupmate.js';
 import { checkAllTables, loadSampleData } from '../helpers/data.js';

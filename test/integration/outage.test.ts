@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { S3Storage } from '../../src/storage/s3.js';
+import { S3Storage } from '../../src/storage/drivers/s3.js';
 import { backupmate, logLines, makeWorkdir } from '../helpers/backupmate.js';
 import { loadSampleData } from '../helpers/data.js';
 import { startOutageProxy, type OutageProxy } from '../helpers/faulty-proxy.js';

@@ -1,14 +1,17 @@
 /** `backup {kind?, wait?}`: queues a backup; with wait, streams progress until it ends. */
 import { BackupmateError } from '../../domain/errors.js';
-import type { DaemonApi } from '../daemon.js';
+import type { DaemonContext } from '../context.js';
 import type { Handler } from '../control.js';
+import { backupJob } from '../jobs.js';
+import { follow } from './follow.js';
 
 export const backup =
-  (d: DaemonApi): Handler =>
+  (d: DaemonContext): Handler =>
   async (params, conn) => {
     const kind = params.kind ?? 'auto';
     if (kind !== 'full' && kind !== 'incremental' && kind !== 'auto') {
       throw new BackupmateError('USAGE', `backup: kind must be full, incremental or auto, got "${String(kind)}"`);
     }
-    return d.backup(kind, params.wait === true, conn);
+    const { job } = d.queue.enqueue(backupJob(d, kind, 'manual', `requested with backupmatectl backup${kind === 'auto' ? '' : ` --${kind}`}`));
+    return params.wait === true ? follow(d, job, conn) : job;
   };

@@ -1,6 +1,83 @@
-/** `restore {...}`: the whole server-managed restore; see Daemon.restore. */
-import type { DaemonApi } from '../daemon.js';
+/**
+ * `restore {id?|time?, mode, targetDir?, yes?, noStart?, interactive?}`: one queued restore job;
+ * the server's stop/start around the put back is restore/handover.ts. The schedules are paused
+ * while it runs. Events: progress, then `confirm` (copy-back/move-back without yes), then progress.
+ */
+import { connectionSettings, restoreSettings } from '../../app/wiring.js';
+import { parseRestoreTime } from '../../domain/chain.js';
+import { BackupmateError } from '../../domain/errors.js';
+import { managesServer, restoreWithHandover } from '../../restore/handover.js';
+import type { DaemonContext } from '../context.js';
 import type { Handler } from '../control.js';
-import type { RestoreParams } from '../protocol.js';
+import type { RestoreParams, RestoreResultView } from '../protocol.js';
 
-export const restore = (d: DaemonApi): Handler => async (params, conn) => d.restore(params as unknown as RestoreParams, conn);
+export const restore =
+  (d: DaemonContext): Handler =>
+  async (params, conn) => {
+    const p = params as unknown as RestoreParams;
+    if (!['target-dir', 'copy-back', 'move-back'].includes(p.mode)) {
+      throw new BackupmateError('USAGE', `restore: mode must be target-dir, copy-back or move-back, got "${String(p.mode)}"`);
+    }
+    const c = d.config;
+    const time = p.time ? parseRestoreTime(p.time, c.SCHEDULE_TIMEZONE) : undefined;
+    // Only copy-back/move-back ask for a confirmation. A client that cannot answer one is told so
+    // now, not after the whole chain was downloaded and prepared; no job, so no alert either.
+    if (managesServer(p.mode) && p.yes !== true && p.interactive === false) {
+      throw new BackupmateError('DECLINED', 'restore not confirmed: no terminal to ask and no --yes; nothing was downloaded or changed');
+    }
+    let result: RestoreResultView | null = null;
+    const { job } = d.queue.enqueue({
+      kind: 'restore',
+      trigger: 'manual',
+      reason: `restore ${p.id ?? `--time ${p.time}`} (${p.mode})`,
+      run: async (ctx) => {
+        d.schedulesPaused = true;
+        try {
+          const r = await restoreWithHandover(
+            d.storage,
+            d.logger,
+            restoreSettings(c),
+            {
+              id: p.id ?? 'latest',
+              time,
+              mode: p.mode,
+              targetDir: p.targetDir,
+              signal: ctx.signal,
+              onProgress: (pr) => {
+                ctx.progress(pr);
+                conn.event('progress', pr);
+              },
+            },
+            {
+              service: {
+                stopCommand: c.MARIADB_STOP_COMMAND,
+                startCommand: c.MARIADB_START_COMMAND,
+                timeoutMs: c.MARIADB_SERVICE_TIMEOUT * 1000,
+                datadir: c.MARIADB_DATADIR,
+                connection: connectionSettings(c),
+                tempDir: c.LOCAL_TEMP_DIR,
+              },
+              confirmed: !!p.yes,
+              noStart: !!p.noStart,
+              confirm: async (q) => {
+                conn.event('confirm', q);
+                const answer = await conn.next('confirm');
+                return answer?.params?.yes === true;
+              },
+              onStage: (stage) => conn.event('progress', { stage, bytes: 0, total: 0 }),
+              onBackupId: (id) => ctx.setBackupId(id),
+            },
+          );
+          result = { id: r.id, chain: r.chain, mode: r.mode, destination: r.destination, movedAside: r.movedAside, serverStarted: r.serverStarted, timings: r.timings };
+          return { bytes: r.downloadedBytes };
+        } finally {
+          d.schedulesPaused = false;
+        }
+      },
+    });
+    const final = (await d.queue.wait(job.id)) ?? job;
+    if (final.state !== 'succeeded' || !result) {
+      throw new BackupmateError(final.error?.code ?? 'INTERNAL', final.error?.message ?? `restore job ${final.id} ${final.state}`);
+    }
+    return result;
+  };

@@ -10,8 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { VolumeWriter } from '../../../src/archive/volumes.js';
 import type { StoredObject } from '../../../src/domain/catalog.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
-import { FileStorage } from '../../../src/storage/file.js';
-import { S3Storage } from '../../../src/storage/s3.js';
+import { FileStorage } from '../../../src/storage/drivers/file.js';
+import { S3Storage } from '../../../src/storage/drivers/s3.js';
 import type { PutOptions, Storage } from '../../../src/storage/storage.js';
 
 jest.setTimeout(15_000);

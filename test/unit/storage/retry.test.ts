@@ -7,19 +7,20 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { SCHEMA } from '../../../src/config/schema.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
-import { FileStorage } from '../../../src/storage/file.js';
+import { FileStorage } from '../../../src/storage/drivers/file.js';
 import {
   backoffCeiling,
   backoffDelay,
   backoffFloor,
-  classify,
   logRetry,
   retryWindow,
   RetryStorage,
   type RetryEvent,
   type RetryOptions,
 } from '../../../src/storage/retry.js';
-import { S3RetryStrategy, S3Storage } from '../../../src/storage/s3.js';
+import { classifyS3 as classify, S3RetryStrategy, S3Storage } from '../../../src/storage/drivers/s3.js';
+import type { StorageDriver } from '../../../src/storage/drivers/driver.js';
+import { FILE_LIMITS } from '../../../src/storage/drivers/limits.js';
 import { isNotFound, notFound, readAll, type Storage } from '../../../src/storage/storage.js';
 
 jest.setTimeout(20_000);
@@ -43,82 +44,6 @@ function wrappedIo(code: string): BackupmateError {
   const cause = errnoError(code);
   return new BackupmateError('STORAGE', `writing k failed: ${cause.message}`, { errno: code }, { cause });
 }
-
-describe('classify', () => {
-  test.each<[string, unknown]>([
-    ['HTTP 500 InternalError', sdkError('InternalError', 500)],
-    ['HTTP 502', sdkError('BadGateway', 502)],
-    ['HTTP 503 SlowDown', sdkError('SlowDown', 503)],
-    ['HTTP 503 ServiceUnavailable', sdkError('ServiceUnavailable', 503)],
-    ['HTTP 504', sdkError('GatewayTimeout', 504)],
-    ['HTTP 429', sdkError('TooManyRequests', 429)],
-    ['throttling by name, any status', sdkError('ThrottlingException', 400)],
-    ['S3 RequestTimeout (a 400)', sdkError('RequestTimeout', 400)],
-    ['a 5xx with an unknown name', sdkError('Unknown', 500)],
-    ['ECONNRESET', errnoError('ECONNRESET', 'read ECONNRESET')],
-    ['socket hang up', errnoError('ECONNRESET', 'socket hang up')],
-    ['socket hang up, no code', new Error('socket hang up')],
-    ['EPIPE', errnoError('EPIPE', 'write EPIPE')],
-    ['ECONNREFUSED', errnoError('ECONNREFUSED')],
-    ['ETIMEDOUT', errnoError('ETIMEDOUT')],
-    ['SDK socket timeout (TimeoutError)', Object.assign(new Error('the request socket timed out after 3000 ms of inactivity'), { name: 'TimeoutError' })],
-    ['SDK marked $retryable', Object.assign(new Error('x'), { $retryable: {} })],
-    ['file EIO', errnoError('EIO')],
-    ['file EAGAIN', errnoError('EAGAIN')],
-    ['wrapped 500', wrapped(sdkError('InternalError', 500))],
-    ['wrapped 503 SlowDown', wrapped(sdkError('SlowDown', 503))],
-    ['wrapped RequestTimeout 400: the cause decides', wrapped(sdkError('RequestTimeout', 400))],
-    ['wrapped reset (no status)', wrapped(errnoError('ECONNRESET', 'socket hang up'))],
-    ['wrapped file EIO', wrappedIo('EIO')],
-    ['wrapped file EAGAIN', wrappedIo('EAGAIN')],
-    ['STORAGE error with httpStatus only', new BackupmateError('STORAGE', 'x', { httpStatus: 503 })],
-    ['STORAGE error with errno only', new BackupmateError('STORAGE', 'x', { errno: 'EIO' })],
-    ['two levels of wrapping', new BackupmateError('STORAGE', 'outer', {}, { cause: wrapped(sdkError('SlowDown', 503)) })],
-  ])('transient: %s', (_name, e) => {
-    expect(classify(e)).toBe('transient');
-  });
-
-  test.each<[string, unknown]>([
-    ['403 AccessDenied', sdkError('AccessDenied', 403)],
-    ['403 InvalidAccessKeyId', sdkError('InvalidAccessKeyId', 403)],
-    ['403 SignatureDoesNotMatch', sdkError('SignatureDoesNotMatch', 403)],
-    ['InvalidAccessKeyId without status', Object.assign(new Error('x'), { name: 'InvalidAccessKeyId' })],
-    ['404 NoSuchBucket', sdkError('NoSuchBucket', 404)],
-    ['404 NoSuchKey', sdkError('NoSuchKey', 404)],
-    ['400 bad request', sdkError('BadRequest', 400)],
-    ['400 InvalidArgument', sdkError('InvalidArgument', 400)],
-    ['301 PermanentRedirect', sdkError('PermanentRedirect', 301)],
-    ['AbortError (cancelled)', Object.assign(new Error('aborted'), { name: 'AbortError' })],
-    ['ENOSPC', errnoError('ENOSPC')],
-    ['EACCES', errnoError('EACCES')],
-    ['EROFS', errnoError('EROFS')],
-    ['ENOTFOUND (unknown host)', errnoError('ENOTFOUND')],
-    ['wrapped 403', wrapped(sdkError('AccessDenied', 403))],
-    ['wrapped NoSuchBucket', wrapped(sdkError('NoSuchBucket', 404))],
-    ['wrapped file ENOSPC', wrappedIo('ENOSPC')],
-    ['wrapped file EACCES', wrappedIo('EACCES')],
-    ['STORAGE error with a 403 status only', new BackupmateError('STORAGE', 'x', { httpStatus: 403 })],
-    ['not found', notFound({ description: 'store' } as Storage, 'a/b')],
-    ['not found even if its text says 503', new BackupmateError('BACKUP_NOT_FOUND', 'HTTP 503', { notFound: true, httpStatus: 503 })],
-    ['INTEGRITY', new BackupmateError('INTEGRITY', 'volume corrupt', {}, { cause: errnoError('EIO') })],
-    ['CANCELLED', new BackupmateError('CANCELLED', 'cancelled')],
-    ['INTERNAL (a bad key)', new BackupmateError('INTERNAL', 'invalid storage key')],
-    ['an unknown error (a bug)', new TypeError('x is not a function')],
-    ['STORAGE error saying nothing', new BackupmateError('STORAGE', 'unexpected body type')],
-    ['a string', 'boom'],
-    ['null', null],
-    ['undefined', undefined],
-  ])('permanent: %s', (_name, e) => {
-    expect(classify(e)).toBe('permanent');
-  });
-
-  test('a cause cycle does not loop forever', () => {
-    const a = new Error('a') as Error & { cause?: unknown };
-    const b = new Error('b', { cause: a });
-    a.cause = b;
-    expect(classify(a)).toBe('permanent');
-  });
-});
 
 // Equal jitter, not full jitter: full jitter can draw ~0 delays several times in a row, so with
 // it a request could use all its attempts within a second (issue 11: a store that blinked for 2 s
@@ -243,6 +168,7 @@ function harness(attempts = 5, randoms: number[] = []) {
     baseDelayMs: 100,
     maxDelayMs: 1000,
     log: { warn: (message, meta) => lines.push({ message, meta }) },
+    classify,
     sleep: async (ms) => {
       sleeps.push(ms);
     },
@@ -402,7 +328,7 @@ describe('RetryStorage', () => {
 
   test('an abort during the wait ends the retries with the abort reason (real sleep)', async () => {
     const fake = new FakeStorage().failNext('put', transient(), transient());
-    const store = new RetryStorage(fake, { attempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, random: () => 1, log: { warn: () => {} } });
+    const store = new RetryStorage(fake, { attempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, random: () => 1, classify, log: { warn: () => {} } });
     const ac = new AbortController();
     const reason = new BackupmateError('CANCELLED', 'job cancelled');
     const p = store.put('k', Buffer.from('x'), { signal: ac.signal });
@@ -438,7 +364,7 @@ describe('RetryStorage', () => {
       calls.push(`abort ${u.handle}`);
     };
     const lines: Record<string, unknown>[] = [];
-    const store = new RetryStorage(fake, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {}, log: { warn: (_m, meta) => lines.push(meta) } });
+    const store = new RetryStorage(fake, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {}, classify, log: { warn: (_m, meta) => lines.push(meta) } });
     expect(await store.listUnfinished!('p/')).toEqual([upload]);
     await store.abortUnfinished!(upload);
     expect(calls).toEqual(['list p/', 'list p/', 'list p/', 'abort upload-1']);
@@ -446,6 +372,30 @@ describe('RetryStorage', () => {
       ['listUnfinished', 1],
       ['listUnfinished', 2],
     ]);
+  });
+
+  test('asks the DRIVER whether an error is transient: the wrapper holds only the policy', async () => {
+    // A driver-specific error no shared table knows: only the driver's classify makes it transient.
+    const odd = Object.assign(new Error('the store says: later'), { name: 'ComeBackLater' });
+    const fake = new FakeStorage().failNext('list', odd, odd) as FakeStorage & Pick<StorageDriver, 'name' | 'limits' | 'classify'>;
+    Object.assign(fake, { name: 'fake', limits: FILE_LIMITS, classify: (e: unknown) => (e === odd ? 'transient' : 'permanent') });
+    const store = new RetryStorage(fake, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {}, log: { warn: () => {} } });
+    expect(store.classify(odd)).toBe('transient');
+    await expect(store.list('p/')).resolves.toHaveLength(1);
+    expect(fake.calls).toHaveLength(3);
+    // Without a driver classify, the shared reading (our errors, errno) does not know it: one attempt.
+    const plain = new FakeStorage().failNext('list', odd);
+    const store2 = new RetryStorage(plain, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {}, log: { warn: () => {} } });
+    await expect(store2.list('p/')).rejects.toBe(odd);
+    expect(plain.calls).toHaveLength(1);
+  });
+
+  test('a driver that answers not-found is not retried', async () => {
+    const { fake, store, sleeps } = harness(5);
+    fake.failNext('get', wrapped(sdkError('NoSuchKey', 404)));
+    await expect(store.get('k')).rejects.toThrow();
+    expect(fake.calls).toHaveLength(1);
+    expect(sleeps).toEqual([]);
   });
 
   test('refuses attempts < 1', () => {
@@ -664,13 +614,5 @@ describe('real S3 driver errors (scripted server): classification and one attemp
     } finally {
       await srv.close();
     }
-  });
-});
-
-describe('501 Not Implemented', () => {
-  test('is permanent: a server without an operation will not grow it on retry', () => {
-    expect(classify(Object.assign(new Error('not implemented'), { name: 'NotImplemented', $metadata: { httpStatusCode: 501 } }))).toBe('permanent');
-    expect(classify({ $metadata: { httpStatusCode: 501 } })).toBe('permanent');
-    expect(classify({ $metadata: { httpStatusCode: 503 } })).toBe('transient');
   });
 });

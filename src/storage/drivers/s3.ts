@@ -18,13 +18,16 @@
  *   (get/head/list/delete, put of a Buffer). `uploadClient` serves only streamed puts, which the
  *   wrapper cannot replay: its retry strategy (S3RetryStrategy below) retries each request of the
  *   multipart upload on its own -- an UploadPart body is a buffered part, so the part is sent
- *   again while the stream goes on -- with the same attempts, equal-jitter backoff, `classify`
+ *   again while the stream goes on -- with the same attempts, equal-jitter backoff, `classifyS3`
  *   and 'storage.retry' log line as the wrapper. So no request is tried more than RETRY_ATTEMPTS
  *   times, and none attempts² times.
  * - The cause of a failed streamed put: when one part gives up, lib-storage lets the other parts
  *   go on and, once aborted, rejects with its own "Upload aborted.", losing the part's error. A
  *   middleware outside the retry loop hands each request's final error to its put, which aborts
  *   the upload at once and rejects with THAT error (STORAGE, endpoint, errno, attempts).
+ * - Errors: `classifyS3` below reads S3 error names and HTTP statuses (on top of the shared errno
+ *   tables in net-errors.ts); RetryStorage asks `S3Storage.classify`, the upload client's retry
+ *   strategy uses the same function. Limits: S3_LIMITS (limits.ts, dependency-free for config).
  * - Timeouts: `connectionTimeout` bounds connecting, `socketTimeout` bounds silence on an open
  *   request (no response, or a stalled body): both S3_REQUEST_TIMEOUT_MS. Not `requestTimeout`:
  *   in this SDK it is a deadline on the whole request (only a warning unless opted in) that would
@@ -45,13 +48,106 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import type { StoredObject } from '../domain/catalog.js';
-import { BackupmateError } from '../domain/errors.js';
-import { backoffDelay, classify, type RetryEvent, type RetryPolicy } from './retry.js';
-import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from './storage.js';
+import type { StoredObject } from '../../domain/catalog.js';
+import { BackupmateError } from '../../domain/errors.js';
+import { backoffDelay, type RetryEvent, type RetryPolicy } from '../retry.js';
+import { checkKey, notFound, type PutOptions, type UnfinishedUpload } from '../storage.js';
+import type { DriverEntry, StorageDriver } from './driver.js';
+import { S3_LIMITS } from './limits.js';
+import { classifyChain, errnoClass, httpStatusClass, isAbortError, UNREACHABLE_ERRNO, type ErrorClass } from './net-errors.js';
 
 /** The default of S3_REQUEST_TIMEOUT_MS. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+
+/** S3 error names (service codes) that mean "try again". S3's RequestTimeout is a 400 but transient. */
+const TRANSIENT_NAMES = new Set([
+  'SlowDown',
+  'SlowDownRead',
+  'SlowDownWrite',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'BandwidthLimitExceeded',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/** S3 error names that no retry can fix. */
+const PERMANENT_NAMES = new Set([
+  'AbortError',
+  'AccessDenied',
+  'AllAccessDisabled',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AuthorizationHeaderMalformed',
+  'RequestTimeTooSkewed',
+  'NoSuchBucket',
+  'NoSuchUpload',
+  'InvalidBucketName',
+  'PermanentRedirect',
+  'InvalidArgument',
+  'InvalidRequest',
+  'InvalidPart',
+  'InvalidPartOrder',
+  'EntityTooLarge',
+  'EntityTooSmall',
+  'MalformedXML',
+  'CredentialsProviderError',
+  'NotImplemented',
+]);
+
+/** An object (not a bucket) that is not there: NoSuchKey, HEAD's bare NotFound, any other 404. */
+export function isS3NotFound(e: unknown): boolean {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (err?.name === 'NoSuchBucket') return false;
+  return err?.name === 'NoSuchKey' || err?.name === 'NotFound' || err?.$metadata?.httpStatusCode === 404;
+}
+
+interface SdkErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+function classifyS3One(o: object): ErrorClass | undefined {
+  const e = o as SdkErrorLike;
+  const name = typeof e.name === 'string' ? e.name : '';
+  if (PERMANENT_NAMES.has(name)) return 'permanent';
+  if (TRANSIENT_NAMES.has(name)) return 'transient';
+  if (isS3NotFound(e)) return 'not-found';
+  const status = e.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && status > 0) return httpStatusClass(status);
+  const errno = errnoClass(e.code);
+  if (errno) return errno;
+  if (typeof e.message === 'string' && /socket hang up|ECONNRESET|EPIPE/i.test(e.message)) return 'transient';
+  if (e.$retryable) return 'transient';
+  return undefined;
+}
+
+/**
+ * Pure: what an S3 driver error means. Transient: HTTP 5xx, 429 and throttling (SlowDown), S3's
+ * RequestTimeout, connection reset/refused, broken pipe, socket hang up, timeouts, errors the
+ * SDK marks retryable. Not found: NoSuchKey / 404 of an object, and our own `notFound()`.
+ * Permanent: everything else, notably 4xx (403 AccessDenied, InvalidAccessKeyId,
+ * SignatureDoesNotMatch, 404 NoSuchBucket, 400), 501, cancellations (AbortError), and any error
+ * we do not recognise. Looks through `cause` (the driver wraps SDK errors in BackupmateError).
+ */
+export function classifyS3(error: unknown): ErrorClass {
+  return classifyChain(error, classifyS3One);
+}
 
 export interface S3StorageOptions {
   bucket: string;
@@ -136,7 +232,7 @@ export class S3RetryStrategy implements SdkRetryStrategy {
     const attempt = token.getRetryCount() + 1; // the attempt that just failed
     const error = info.error;
     // Throwing ends the retries: the SDK then rejects with the request's own error.
-    if (attempt >= this.policy.attempts || classify(error) === 'permanent') throw error ?? new Error('no retry');
+    if (attempt >= this.policy.attempts || classifyS3(error) !== 'transient') throw error ?? new Error('no retry');
     const delayMs = backoffDelay(this.policy, attempt, this.random);
     const req = this.requestOf(error);
     this.onRetry?.({
@@ -162,7 +258,9 @@ export function sdkErrorText(e: unknown): string {
   return `${err?.name ?? 'Error'}${code}${status ? ` (HTTP ${status})` : ''}: ${err?.message ?? String(e)}`;
 }
 
-export class S3Storage implements Storage {
+export class S3Storage implements StorageDriver {
+  readonly name = 's3';
+  readonly limits = S3_LIMITS;
   readonly description: string;
   /** One attempt per request: RetryStorage retries these operations whole. */
   private readonly client: S3Client;
@@ -252,6 +350,10 @@ export class S3Storage implements Storage {
         { step: 'deserialize', priority: 'high', name: 'backupmateRequestInfo' },
       );
     }
+  }
+
+  classify(error: unknown): ErrorClass {
+    return classifyS3(error);
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
@@ -422,7 +524,7 @@ export class S3Storage implements Storage {
       hint = `; check S3_BUCKET_NAME (bucket "${this.opts.bucket}" does not exist)`;
     } else if (status === 301 || err?.name === 'PermanentRedirect' || err?.name === 'AuthorizationHeaderMalformed') {
       hint = '; check AWS_REGION';
-    } else if (NETWORK_CODES.has(String(err?.code)) || err?.name === 'TimeoutError') {
+    } else if (UNREACHABLE_ERRNO.has(String(err?.code)) || err?.name === 'TimeoutError') {
       hint = "; check S3_ENDPOINT, the network and the store's status";
     }
     const errno = typeof err?.code === 'string' && err.code !== err.name ? err.code : undefined;
@@ -441,17 +543,24 @@ export class S3Storage implements Storage {
   }
 }
 
-/** Errors that say the store could not be reached at all (the hint then names S3_ENDPOINT and the network). */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EPIPE']);
-
-/** A request ended because the upload or the job was aborted: never the cause of a failure. */
-function isAbortError(e: unknown): boolean {
-  const name = (e as { name?: unknown })?.name;
-  return name === 'AbortError' || (e as { code?: unknown })?.code === 'ABORT_ERR';
-}
-
-function isS3NotFound(e: unknown): boolean {
-  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (err?.name === "NoSuchBucket") return false;
-  return err?.name === "NoSuchKey" || err?.name === "NotFound" || err?.$metadata?.httpStatusCode === 404;
-}
+/** STORAGE=s3: the S3_* and AWS_* keys; the parts of streamed puts retried with the wrapper's policy. */
+export const s3Driver: DriverEntry = {
+  limits: S3_LIMITS,
+  create: (c, deps) =>
+    new S3Storage({
+      bucket: c.S3_BUCKET_NAME,
+      region: c.AWS_REGION,
+      endpoint: c.S3_ENDPOINT || undefined,
+      forcePathStyle: c.S3_FORCE_PATH_STYLE,
+      accessKeyId: c.AWS_ACCESS_KEY_ID || undefined,
+      secretAccessKey: c.AWS_SECRET_ACCESS_KEY || undefined,
+      sessionToken: c.AWS_SESSION_TOKEN || undefined,
+      partSize: c.S3_PART_SIZE,
+      queueSize: c.S3_QUEUE_SIZE,
+      uploadRetry: { ...deps.retry, onRetry: deps.onRetry },
+      requestTimeoutMs: c.S3_REQUEST_TIMEOUT_MS,
+      sse: c.S3_SSE,
+      sseKmsKeyId: c.S3_SSE_KMS_KEY_ID,
+      storageClass: c.S3_STORAGE_CLASS,
+    }),
+};

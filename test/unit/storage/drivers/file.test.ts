@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { BackupmateError } from '../../../src/domain/errors.js';
-import { FileStorage } from '../../../src/storage/file.js';
-import { isNotFound, readAll } from '../../../src/storage/storage.js';
+import { BackupmateError } from '../../../../src/domain/errors.js';
+import { classifyFile, FileStorage } from '../../../../src/storage/drivers/file.js';
+import { DRIVERS } from '../../../../src/storage/drivers/index.js';
+import { FILE_LIMITS } from '../../../../src/storage/drivers/limits.js';
+import { isNotFound, readAll } from '../../../../src/storage/storage.js';
 
 jest.setTimeout(10_000);
 
@@ -113,7 +115,7 @@ describe('basics', () => {
     expect(await store.head('dir/nope/deeper')).toBeNull();
   });
 
-  // BUG (src/storage/file.ts, head and get): only ENOENT means "missing"; a key below an existing
+  // BUG (src/storage/drivers/file.ts, head and get): only ENOENT means "missing"; a key below an existing
   // OBJECT (`dir/file/deeper` when `dir/file` is a file) fails with ENOTDIR, which head turns into
   // a STORAGE error (the contract: "null when it does not exist") and get into a STORAGE error
   // instead of notFound(). On S3 the same key is simply missing.
@@ -138,7 +140,7 @@ describe('basics', () => {
   test('delete of missing keys is not an error', async () => {
     await expect(store.delete(['nope', 'a/b/c'])).resolves.toBeUndefined();
   });
-  // BUG (src/storage/file.ts, FileStorage.put): `await fs.mkdir(path.dirname(final), ...)` runs
+  // BUG (src/storage/drivers/file.ts, FileStorage.put): `await fs.mkdir(path.dirname(final), ...)` runs
   // before the try/catch that wraps I/O errors, so a failure to create the object's directory
   // (EACCES on the store, EROFS, ENOSPC, or as here EEXIST because a file is in the way) escapes as a
   // raw Node error instead of STORAGE; the job then reports it as INTERNAL ("a bug").
@@ -253,7 +255,7 @@ describe('put with a failing body', () => {
     expect(filesUnder(root)).toEqual([]);
   });
 
-  // BUG (src/storage/file.ts, FileStorage.put): nothing listens for the body's 'error' until
+  // BUG (src/storage/drivers/file.ts, FileStorage.put): nothing listens for the body's 'error' until
   // `await fs.mkdir(...)` has finished and pipeline() is attached. A body that errors in that
   // window (e.g. VolumeWriter destroying the volume it just opened) emits an unheard 'error': an
   // uncaught exception that crashes the process. The storage contract says an erroring body must
@@ -321,5 +323,42 @@ describe('list', () => {
     await store.put('a/one', Buffer.alloc(1));
     await store.put('a/three', Buffer.alloc(3));
     expect((await store.list('a/')).map((o) => o.size)).toEqual([1, 3]);
+  });
+});
+
+describe('classifyFile: the file driver reads its own errno errors', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: something`), { code });
+  const wrappedIo = (code: string) => new BackupmateError('STORAGE', `writing k failed: ${code}`, { errno: code }, { cause: errno(code) });
+
+  test.each(['EIO', 'EAGAIN', 'EBUSY', 'ESTALE'])('transient: %s (bare and wrapped)', (code) => {
+    expect(classifyFile(errno(code))).toBe('transient');
+    expect(classifyFile(wrappedIo(code))).toBe('transient');
+  });
+
+  test.each(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENAMETOOLONG'])('permanent: %s (bare and wrapped)', (code) => {
+    expect(classifyFile(errno(code))).toBe('permanent');
+    expect(classifyFile(wrappedIo(code))).toBe('permanent');
+  });
+
+  test('not-found: what get gives for a missing key; an unknown error is permanent', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bm-file-classify-'));
+    try {
+      const st = new FileStorage(root);
+      const err = await st.get('a/missing').catch((e: unknown) => e);
+      expect(isNotFound(err)).toBe(true);
+      expect(st.classify(err)).toBe('not-found');
+      expect(classifyFile(new TypeError('x is not a function'))).toBe('permanent');
+      expect(classifyFile(new BackupmateError('INTEGRITY', 'bad', {}, { cause: errno('EIO') }))).toBe('permanent');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('limits: one file per object, no parts; the registry line agrees', () => {
+    const st = new FileStorage('/nonexistent');
+    expect(st.name).toBe('file');
+    expect(st.limits).toBe(FILE_LIMITS);
+    expect(DRIVERS.file.limits).toBe(FILE_LIMITS);
+    expect(FILE_LIMITS.maxObjectSize).toBe(Number.POSITIVE_INFINITY);
   });
 });

@@ -3,6 +3,11 @@
  * mounted NAS. Objects are files under `root`; `put` writes `<key>.partial-<random>` and renames
  * it into place only after the body ended normally and the data is fsynced, so a killed job
  * never leaves a complete-looking object.
+ *
+ * No parts and nothing of its own to retry: a local write that fails midway has nothing to resend
+ * (RetryStorage retries whole operations). Its errors are errno codes: ENOENT/ENOTDIR of an
+ * object = not found; ENOSPC, EACCES, EROFS... = permanent; EIO, EAGAIN, EBUSY, ESTALE (NFS) =
+ * transient (`classifyFile`).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -10,17 +15,41 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { StoredObject } from '../domain/catalog.js';
-import { BackupmateError } from '../domain/errors.js';
-import { checkKey, notFound, type PutOptions, type Storage, type UnfinishedUpload } from './storage.js';
+import type { StoredObject } from '../../domain/catalog.js';
+import { BackupmateError } from '../../domain/errors.js';
+import { checkKey, notFound, type PutOptions, type UnfinishedUpload } from '../storage.js';
+import type { DriverEntry, StorageDriver } from './driver.js';
+import { FILE_LIMITS } from './limits.js';
+import { classifyChain, errnoClass, type ErrorClass } from './net-errors.js';
 
 const PARTIAL = '.partial-';
 
-export class FileStorage implements Storage {
+/** Errno codes that mean "no such object" when opening or statting a key's path. */
+const NOT_FOUND_ERRNO = new Set(['ENOENT', 'ENOTDIR']);
+
+/**
+ * Pure: what a file store error means. Our own `notFound()` is 'not-found'; a wrapped errno error
+ * is read by its code (see net-errors.ts: EIO/EAGAIN/EBUSY/ESTALE transient; ENOSPC/EDQUOT/EFBIG/
+ * EACCES/EPERM/EROFS permanent); anything unrecognised is permanent. A bare ENOENT from the
+ * filesystem stays permanent: get/head turn a missing object into not-found themselves, while
+ * ENOENT elsewhere (the root vanished under a put) is no answer about an object.
+ */
+export function classifyFile(error: unknown): ErrorClass {
+  return classifyChain(error, (e) => errnoClass((e as { code?: unknown }).code));
+}
+
+export class FileStorage implements StorageDriver {
+  readonly name = 'file';
+  readonly limits = FILE_LIMITS;
+
   readonly description: string;
 
   constructor(private readonly root: string) {
     this.description = `file://${path.resolve(root)}`;
+  }
+
+  classify(error: unknown): ErrorClass {
+    return classifyFile(error);
   }
 
   private pathOf(key: string): string {
@@ -62,7 +91,7 @@ export class FileStorage implements Storage {
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const p = this.pathOf(key);
     const fh = await fs.open(p, 'r').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') throw notFound(this, key);
+      if (NOT_FOUND_ERRNO.has(e.code ?? '')) throw notFound(this, key);
       throw wrapIo(e, `reading ${key} from ${this.description}`);
     });
     return createReadStream('', { fd: fh, highWaterMark: 1 << 20, signal: options.signal });
@@ -74,7 +103,7 @@ export class FileStorage implements Storage {
       return st.isFile() ? { size: st.size } : null;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      if (NOT_FOUND_ERRNO.has(code ?? '')) return null;
       throw wrapIo(e, `checking ${key} in ${this.description}`);
     }
   }
@@ -161,3 +190,9 @@ function wrapIo(e: unknown, doing: string): unknown {
   if (err?.name === 'AbortError') return e;
   return new BackupmateError('STORAGE', `${doing} failed: ${err?.message ?? String(e)}`, { errno: err?.code }, { cause: e });
 }
+
+/** STORAGE=file: objects under STORAGE_PATH. */
+export const fileDriver: DriverEntry = {
+  limits: FILE_LIMITS,
+  create: (c) => new FileStorage(c.STORAGE_PATH),
+};

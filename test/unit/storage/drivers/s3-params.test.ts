@@ -1,4 +1,4 @@
-import { putParams } from '../../../src/storage/s3.js';
+import { putParams } from '../../../../src/storage/drivers/s3.js';
 
 describe('putParams: the fixed parameters of every S3 put', () => {
   test('nothing configured: bucket and key only (no headers the bucket did not ask for)', () => {

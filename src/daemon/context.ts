@@ -1,0 +1,34 @@
+/**
+ * What the control handlers and the job builders may use of the running daemon. daemon.ts
+ * implements it; handlers/* and jobs.ts import only this file (no import back into daemon.ts).
+ *
+ * `config` and `storage` are the current ones: a SIGHUP reload replaces them, so a job reads them
+ * when it runs, not when it is queued.
+ */
+import type { Config } from '../config/load.js';
+import type { Manifest } from '../domain/manifest.js';
+import type { Logger } from '../log/logger.js';
+import type { Storage } from '../storage/storage.js';
+import type { JobView, StoreCatalogView } from './protocol.js';
+import type { JobQueue } from './queue.js';
+
+export interface DaemonContext {
+  readonly config: Config;
+  readonly storage: Storage;
+  readonly logger: Logger;
+  readonly queue: JobQueue;
+  readonly startedAt: Date;
+  readonly stopping: boolean;
+  /** True while a restore runs: schedule ticks are skipped. */
+  schedulesPaused: boolean;
+  /** Next tick per schedule name (null = off). */
+  nextRuns(): { full: string | null; incremental: string | null; [schedule: string]: string | null };
+  /** The job history (the state file's), oldest first. */
+  readonly jobs: readonly JobView[];
+  /** The store's catalog as last read: the summary status shows, and the valid backups. */
+  readonly catalog: { readonly view: StoreCatalogView; readonly backups: readonly Manifest[] };
+  /** Re-reads the store's catalog; never throws (a failed read is logged and shown by status). */
+  refreshCatalog(): Promise<void>;
+  /** Keeps a failed job's exit code and stderr tail for its notification (the JobView keeps them short). */
+  keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void;
+}
