@@ -75,6 +75,7 @@ export function backupSettings(c: Config): BackupSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
     incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
+    directoryPrefix: c.DIRECTORY_BACKUP_PREFIX,
     tempDir: c.LOCAL_TEMP_DIR,
     mariabackupPath: c.MARIADB_BACKUP_PATH,
     connection: connectionSettings(c),
@@ -111,6 +112,7 @@ export function pruneSettings(c: Config): PruneSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
     incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
+    directoryPrefix: c.DIRECTORY_BACKUP_PREFIX,
     keepFullCount: c.RETENTION_FULL_COUNT,
     keepDays: c.RETENTION_DAYS,
     incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,
