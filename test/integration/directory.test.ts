@@ -17,6 +17,8 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backupmate, logLines, storeEnv, type Store } from '../helpers/backupmate.js';
+import { startDaemon } from '../helpers/daemon.js';
+import type { PrivateServer } from '../helpers/mariadb.js';
 import { startS3rver, stopAllS3rvers } from '../helpers/s3rver.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -254,5 +256,38 @@ describe('directory backups: configuration', () => {
     const r = await backupmate(work, ['backup', '--directories']);
     expect(r.exitCode).toBe(78);
     expect(r.stderr).toContain('DIRECTORY_BACKUP_PATHS');
+  });
+});
+
+describe('directory backups: the daemon', () => {
+  test('DIRECTORY_BACKUP_SCHEDULE runs directory backups, a full then incrementals, without a database', async () => {
+    const tree = path.join(await tempDir('bm-dirtree-'), 'etc');
+    makeTree(tree);
+    const storeDir = await tempDir('bm-dirstore-');
+    const store: Store = { kind: 'file', path: storeDir };
+    const base = await tempDir('bm-dirdaemon-');
+    // No server: the daemon's database schedules are off and nothing answers on DB_SOCKET.
+    const noServer = { socket: path.join(base, 'none.sock'), rootPassword: '', datadir: path.join(base, 'data') } as unknown as PrivateServer;
+    const d = await startDaemon(noServer, store, {
+      FULL_BACKUP_SCHEDULE: 'off',
+      INCREMENTAL_BACKUP_SCHEDULE: 'off',
+      DIRECTORY_BACKUP_PATHS: tree,
+      DIRECTORY_BACKUP_SCHEDULE: '*/2 * * * * *',
+      SCHEDULE_TIMEZONE: 'UTC',
+    });
+    try {
+      const ended = (kind: string) => (l: Record<string, unknown>) => l.event === 'backup.end' && l.source === 'directory' && l.kind === kind && l.status === 'succeeded';
+      await d.waitForLog(ended('full'), 60_000);
+      await d.waitForLog(ended('incremental'), 60_000);
+    } finally {
+      await d.stop();
+    }
+    const work = await workdir(store, { DIRECTORY_BACKUP_PATHS: tree });
+    const list = JSON.parse((await backupmate(work, ['list', '--json'])).stdout) as ListJson;
+    const kinds = list.backups.map((b) => [b.kind, b.source?.type]);
+    expect(kinds[0]).toEqual(['full', 'directory']);
+    expect(kinds[1]).toEqual(['incremental', 'directory']);
+    const t = await restoreTo(work, [list.backups[1].id]);
+    expectSameTree(snapshot(t, tree), snapshot('/', tree));
   });
 });
