@@ -223,6 +223,15 @@ export async function restoreCommand(
       mode,
       targetDir: opts.targetDir,
       signal: cancel.signal,
+    }).catch(async (e: unknown) => {
+      // "latest"/--time pick database backups only: say so when the store holds directory backups.
+      if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || (id !== undefined && id.trim() !== 'latest')) throw e;
+      const others = await readCatalog(storage, sources.layout, sources).then(
+        (cat) => cat.backups.filter((b) => sources.has(b.manifest.source.type)).length,
+        () => 0,
+      );
+      if (others === 0) throw e;
+      throw new BackupmateError(e.code, `${e.message}; the store holds ${others} directory backup(s): restore those with --directories --target-dir DIR`, e.details, { cause: e });
     });
     const lines = [
       `restored backup ${r.id} into ${r.destination} (${r.mode})`,

@@ -237,6 +237,10 @@ describe.each(CASES)('directory backups: $name', ({ store: kind, env: extra }) =
     const cb = await backupmate(work, ['restore', id, '--copy-back']);
     expect(cb.exitCode).not.toBe(0);
     expect(cb.stderr).toMatch(/--target-dir/);
+    // latest without --directories means the newest database backup: there is none, and the message says where to look.
+    const db = await backupmate(work, ['restore', 'latest', '--target-dir', path.join(busy, 'new')]);
+    expect(db.exitCode).toBe(66);
+    expect(db.stderr).toMatch(/directory backup\(s\): restore those with --directories --target-dir DIR/);
   });
 });
 
