@@ -2,6 +2,7 @@
  * The composition root for one-shot commands: configuration in, storage/logger/settings out.
  * Everything with side effects is built here and nowhere else, so jobs receive only what they use.
  */
+import { catalogPrefixes } from '../backup/decide.js';
 import * as os from 'node:os';
 import type { BackupSettings } from '../backup/job.js';
 import type { Config } from '../config/load.js';
@@ -75,7 +76,8 @@ export function backupSettings(c: Config): BackupSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
     incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
-    directoryPrefix: c.DIRECTORY_BACKUP_PREFIX,
+    // Where every source's backups live (sources/registry.ts): ids are unique across all of them.
+    layout: catalogPrefixes(c),
     tempDir: c.LOCAL_TEMP_DIR,
     mariabackupPath: c.MARIADB_BACKUP_PATH,
     connection: connectionSettings(c),
@@ -92,6 +94,8 @@ export function restoreSettings(c: Config): RestoreSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
     incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
+    // Where every source's backups live (sources/registry.ts): ids are unique across all of them.
+    layout: catalogPrefixes(c),
     tempDir: c.LOCAL_TEMP_DIR,
     mariabackupPath: c.MARIADB_BACKUP_PATH,
     mbstreamPath: c.MBSTREAM_PATH,
@@ -112,7 +116,8 @@ export function pruneSettings(c: Config): PruneSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
     incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
-    directoryPrefix: c.DIRECTORY_BACKUP_PREFIX,
+    // Where every source's backups live (sources/registry.ts): ids are unique across all of them.
+    layout: catalogPrefixes(c),
     keepFullCount: c.RETENTION_FULL_COUNT,
     keepDays: c.RETENTION_DAYS,
     incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,

@@ -11,7 +11,7 @@
  * - Environment and arguments never carry passwords: callers pass them through a 0600 option file.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BackupmateError } from '../domain/errors.js';
@@ -187,6 +187,43 @@ export class ChildStage {
 
   get wasKilledByUs(): boolean {
     return this.killedByUs;
+  }
+
+  /**
+   * stdout as a stream whose end carries the exit status (restic's command reader): it ends only
+   * once the program exited 0 and errors with the stage's failure otherwise, so whoever reads it
+   * to the end cannot take a failed program's output for a complete stream. Destroying it kills
+   * the program (a command not read to the end is one whose output we threw away).
+   */
+  reader(): Readable {
+    const out = this.stdout;
+    if (!out) throw new BackupmateError('INTERNAL', `${this.stage} has no stdout to read`);
+    const done = this.done;
+    const kill = () => this.kill();
+    const r = Readable.from(
+      (async function* () {
+        const it = out[Symbol.asyncIterator]();
+        let ended = false;
+        try {
+          for (;;) {
+            const next = await it.next();
+            if (next.done) break;
+            yield next.value as Buffer;
+          }
+          ended = true;
+        } finally {
+          // Not read to the end (destroyed, or the consumer stopped): the program is killed
+          // BEFORE its pipe closes, so its own EPIPE is never taken for the cause.
+          if (!ended) {
+            kill();
+            await it.return?.();
+          }
+        }
+        await done;
+      })(),
+      { objectMode: false },
+    );
+    return r;
   }
 
   kill(): void {

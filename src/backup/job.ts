@@ -142,7 +142,14 @@ export async function runSourceBackup<P extends SourcePayload>(
     }
     const run = await source.startBackup({ log, signal: opts.signal, jobDir }, { ...target, ...(parentId ? { parentId } : {}), ...(fullId ? { fullId } : {}) });
     const producer = run.output instanceof ChildStage ? run.output : null;
-    const rawStream: Readable = producer ? producer.stdout! : (run.output as Readable);
+    // source ⇒ compressor: a kernel pipe when the source is a child and the compressor reports
+    // the raw byte count itself (zstd), so the raw stream never passes through Node; otherwise
+    // Node counts it.
+    const cmd = compressCommand(s.compression.algorithm, s.compression.level);
+    const direct = producer !== null && cmd !== null && canCountRaw(cmd);
+    // Through Node, a child's output is read with its exit status at the end (ChildStage.reader):
+    // the container never closes over a failed producer's stream.
+    const rawStream: Readable = producer ? (direct ? producer.stdout! : producer.reader()) : (run.output as Readable);
     const producerName = producer?.stage ?? source.type;
 
     const progress: BackupProgress = { rawBytes: 0, storedBytes: 0 };
@@ -153,11 +160,6 @@ export async function runSourceBackup<P extends SourcePayload>(
       return r.extras;
     };
 
-    // source ⇒ compressor: a kernel pipe when the source is a child and the compressor reports
-    // the raw byte count itself (zstd), so the raw stream never passes through Node; otherwise
-    // Node counts it.
-    const cmd = compressCommand(s.compression.algorithm, s.compression.level);
-    const direct = producer !== null && cmd !== null && canCountRaw(cmd);
     let reportedRaw: number | null = null;
     const compressor = cmd
       ? new ChildStage({

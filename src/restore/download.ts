@@ -17,7 +17,7 @@ import { runStages, type StageOutcome } from '../archive/stages.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { containerLayout, type Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
-import { mbstreamExtractArgv } from '../mariadb/mariabackup.js';
+import { mbstreamSink } from '../sources/physical/sink.js';
 import type { Sink } from '../sources/source.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -179,23 +179,6 @@ export async function downloadInto(
  * the backup and its directory). `feed` is the last decoder when it is a child process.
  */
 export type SinkOpener = (feed: ChildStage | null) => Promise<Sink>;
-
-/**
- * The physical sink: `mbstream -x` into `staging`, fed by `feed` through the kernel when given.
- * mbstream -x prints errors (e.g. a file that already exists) and still exits 0: such a line fails it.
- */
-export function mbstreamSink(log: Logger, mbstreamPath: string, staging: string, feed: ChildStage | null): Sink {
-  const mbstream = new ChildStage({
-    stage: 'mbstream',
-    file: mbstreamPath,
-    args: mbstreamExtractArgv(staging),
-    stdin: feed ?? 'pipe',
-    stdout: 'ignore',
-    onStderr: (l) => log.warn(l, { event: 'mbstream.stderr' }),
-    stderrIsFatal: (l) => /error|failed|can't|cannot/i.test(l),
-  });
-  return { input: feed ? null : mbstream.stdin, stages: [{ stage: 'mbstream', promise: mbstream.done }], kill: () => mbstream.kill() };
-}
 
 /** Downloads and hashes every volume; throws INTEGRITY naming the first bad one. */
 export async function verifyVolumes(storage: Storage, m: Manifest, dir: string, signal?: AbortSignal): Promise<void> {

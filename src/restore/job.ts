@@ -26,7 +26,7 @@ import { BackupmateError, errorText } from '../domain/errors.js';
 import { majorMinor, selectRestoreTarget } from '../domain/chain.js';
 import { physicalSummary, resolveRestoreChain } from '../sources/physical/chain.js';
 import { isPhysical, physicalOf } from '../sources/physical/payload.js';
-import { standardLayout } from '../sources/registry.js';
+import { layoutOf, type LayoutEntry } from '../sources/registry.js';
 import { backupIdFor } from '../domain/ids.js';
 import { authenticateManifest } from '../domain/mac.js';
 import type { Manifest } from '../domain/manifest.js';
@@ -59,6 +59,8 @@ const HEAD_CONCURRENCY = 8;
 export interface RestoreSettings {
   fullPrefix: string;
   incrementalPrefix: string;
+  /** The whole store layout (sources/registry.ts); absent: the standard one of the prefixes. */
+  layout?: readonly LayoutEntry[];
   tempDir: string;
   mariabackupPath: string;
   mbstreamPath: string;
@@ -122,7 +124,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
   // The mariabackup version probe (a child process) runs while the catalog is read; its result is
   // checked below, after the chain, as before.
   const localTool = early(mariabackupVersion(s.mariabackupPath));
-  const catalog = await readCatalog(storage, standardLayout(s));
+  const catalog = await readCatalog(storage, layoutOf(s));
   // copy-back, move-back and target-dir of a datadir: the backups of the physical source.
   const valid = catalog.backups.filter((b) => isPhysical(b.manifest)).map((b) => physicalSummary(b.manifest));
   const incompleteIds = catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id);

@@ -88,7 +88,10 @@ export async function runVerify(storage: Storage, logger: Logger, s: VerifySetti
   const incompleteIds = catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id);
   const rulesFor = (m: Manifest, log: Logger): VerifyRules => {
     if (isPhysical(m) && !sources?.has('physical')) return physicalRules(m, valid, incompleteIds);
-    const src = sources!.get(m.source.type);
+    if (!sources?.has(m.source.type)) {
+      throw new BackupmateError('CONFIG', `backup ${m.id} is a ${m.source.type} backup, and no ${m.source.type} source is set up in this process to check it`);
+    }
+    const src = sources.get(m.source.type);
     const same = catalog.backups.filter((b) => b.manifest.source.type === m.source.type).map((b) => b.manifest as SourceManifest<typeof m.source>);
     const inc = catalog.incomplete.filter((d) => d.source === m.source.type).map((d) => d.id);
     const ctx = (scratch: string) => ({ log, signal: req.signal, jobDir: scratch });

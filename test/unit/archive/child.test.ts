@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChildStage, summarizeStderr } from '../../../src/archive/child.js';
+import { isConsequence } from '../../../src/archive/stages.js';
 import { BackupmateError } from '../../../src/domain/errors.js';
 
 jest.setTimeout(10_000);
@@ -336,5 +337,42 @@ describe('a producer handed to a consumer (stdin: another stage)', () => {
     expect(c).toBeNull();
     expect(p?.details).toMatchObject({ exitCode: 2 });
     expect(p?.details.brokenPipe).toBeUndefined();
+  });
+});
+
+describe('ChildStage.reader: the end of the stream carries the exit status', () => {
+  const readAllOf = async (r: NodeJS.ReadableStream) => {
+    const chunks: Buffer[] = [];
+    for await (const c of r) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
+
+  test('a program that exits 0 gives its whole output, then ends', async () => {
+    const c = new ChildStage({ stage: 'producer', file: 'sh', args: ['-c', 'printf hello'], stdin: 'ignore' });
+    expect(await readAllOf(c.reader())).toBe('hello');
+  });
+
+  test('a program that wrote everything and then failed makes the reader error at EOF, with the stage failure', async () => {
+    const c = new ChildStage({ stage: 'producer', file: 'sh', args: ['-c', 'printf hello; echo broke >&2; exit 3'], stdin: 'ignore' });
+    const err = await readAllOf(c.reader()).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BackupmateError);
+    expect((err as BackupmateError).code).toBe('TOOL_FAILED');
+    expect((err as BackupmateError).message).toContain('producer');
+    expect((err as BackupmateError).details.exitCode).toBe(3);
+  });
+
+  test('destroying the reader before the end ends the program (killed, or SIGPIPE: a consequence, never a cause)', async () => {
+    const c = new ChildStage({ stage: 'producer', file: 'sh', args: ['-c', 'exec yes'], stdin: 'ignore' });
+    const r = c.reader();
+    for await (const _ of r) break;
+    const err = await c.done.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BackupmateError);
+    expect(isConsequence(err)).toBe(true);
   });
 });
