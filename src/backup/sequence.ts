@@ -16,13 +16,15 @@
  */
 import type { Config } from '../config/load.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
-import type { Manifest } from '../domain/manifest.js';
+import type { Manifest, SourcePayload } from '../domain/manifest.js';
+import type { Source, SourceBackupTarget } from '../sources/source.js';
+import { readCatalog } from '../storage/catalog.js';
 import { planBackup, type Plan } from '../sources/physical/plan.js';
 import type { Logger } from '../log/logger.js';
 import { prune, type PruneSettings } from '../retention/prune.js';
 import type { Storage } from '../storage/storage.js';
-import { decideBackup, planFacts } from './decide.js';
-import { runBackup, type BackupProgress, type BackupSettings, type BackupTarget } from './job.js';
+import { catalogPrefixes, decideBackup, planFacts } from './decide.js';
+import { runBackup, runSourceBackup, type BackupProgress, type BackupSettings, type BackupTarget } from './job.js';
 import { preflightBackup } from './preflight.js';
 
 /** What was asked for: a forced kind, or 'auto' (the planner decides). */
@@ -35,11 +37,24 @@ export interface BackupSequenceDeps {
   settings: { backup: BackupSettings; prune: PruneSettings };
   storage: Storage;
   logger: Logger;
+  /**
+   * The source to back up when it is not the physical one: a source that plans its own backups
+   * from the store (no server preflight), e.g. the directory source (app/sources.ts).
+   */
+  source?: SelfPlanningSource;
 }
+
+/** A source whose planner needs only its backups in the store (sources/directory: DirectorySource.plan). */
+export interface SelfPlanningSource<P extends SourcePayload = any> extends Pick<Source<P>, 'type' | 'startBackup'> {
+  plan(facts: { requested: BackupRequest; valid: readonly Manifest<P>[]; incompleteIds: readonly string[] }): { target: SourceBackupTarget<P>; reason: string };
+}
+
+/** A self-planning source's decision, in the shape callers read (kind, parent and chain root ids). */
+export type SourceDecidedTarget = { kind: 'full' } | { kind: 'incremental'; parentId: string; fullId: string; fromLsn?: undefined };
 
 /** What the planner decided (decide.ts): the target, and why. */
 export interface BackupDecision {
-  target: BackupTarget;
+  target: BackupTarget | SourceDecidedTarget;
   reason: string;
   /** null when the kind was forced (--full): nothing was planned. */
   plan: Plan | null;
@@ -69,7 +84,8 @@ export interface BackupSequenceResult {
 export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
   const { config: c, storage, logger } = deps;
   const settings = deps.settings.backup;
-  let decision: BackupDecision;
+  if (deps.source) return runSelfPlannedSequence(deps, deps.source, opts);
+  let decision: BackupDecision & { target: BackupTarget };
   try {
     const pre = await preflightBackup(settings, storage, c.FULL_BACKUP_PREFIX, logger);
     decision = await decideBackup(c, settings, storage, logger, opts.requested, opts.requestedBy, pre.serverVersion);
@@ -89,7 +105,58 @@ export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSe
     onProgress: opts.onProgress,
   });
   await opts.onStored?.(manifest);
-  const retentionError = await prune(storage, logger, deps.settings.prune, { dryRun: false }).then(
+  return { manifest, decision, retentionError: await retentionAfterBackup(deps) };
+}
+
+/** The same steps for a source that plans itself: its backups in the store -> plan -> run -> retention. */
+async function runSelfPlannedSequence(deps: BackupSequenceDeps, source: SelfPlanningSource, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
+  const { storage, logger } = deps;
+  const settings = deps.settings.backup;
+  let decision: BackupDecision;
+  let target: SourceBackupTarget<SourcePayload>;
+  try {
+    const catalog = await readCatalog(storage, catalogPrefixes(deps.config));
+    const valid = catalog.backups.map((b) => b.manifest).filter((m) => m.source.type === source.type);
+    const incompleteIds = catalog.incomplete.filter((d) => d.source === source.type).map((d) => d.id);
+    const planned = source.plan({ requested: opts.requested, valid, incompleteIds });
+    target = planned.target;
+    const t = planned.target;
+    decision = {
+      target: t.kind === 'incremental' ? { kind: 'incremental', parentId: t.parent!.id, fullId: t.full!.id } : { kind: 'full' },
+      reason: planned.reason,
+      plan: null,
+    };
+    logger.info(`decided on ${t.kind === 'incremental' ? 'an incremental' : 'a full'} ${source.type} backup: ${planned.reason}`, {
+      event: 'backup.plan',
+      source: source.type,
+      kind: t.kind,
+      reason: planned.reason,
+      ...(t.kind === 'incremental' ? { parentId: t.parent!.id } : {}),
+    });
+  } catch (e) {
+    logger.error(`backup failed before it started: ${errorText(e)}`, {
+      event: 'backup.end',
+      status: 'failed',
+      stage: 'preflight',
+      source: source.type,
+      code: e instanceof BackupmateError ? e.code : 'INTERNAL',
+    });
+    throw e;
+  }
+  await opts.onDecided?.(decision);
+  const manifest = await runSourceBackup(storage, logger, settings, source, target, {
+    signal: opts.signal,
+    onStart: opts.onStart,
+    onProgress: opts.onProgress,
+  });
+  await opts.onStored?.(manifest);
+  return { manifest, decision, retentionError: await retentionAfterBackup(deps) };
+}
+
+/** Retention after a stored backup: its failure is logged and returned, never thrown. */
+function retentionAfterBackup(deps: BackupSequenceDeps): Promise<unknown> {
+  const { storage, logger } = deps;
+  return prune(storage, logger, deps.settings.prune, { dryRun: false }).then(
     () => null,
     (e: unknown) => {
       logger.error(`retention after the backup failed: ${errorText(e)}`, {
@@ -100,7 +167,6 @@ export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSe
       return e;
     },
   );
-  return { manifest, decision, retentionError };
 }
 
 /**

@@ -48,6 +48,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .description('take a backup now: full or incremental as the planner decides (reason logged), or as forced')
     .addOption(new Option('--full', 'take a full backup'))
     .addOption(new Option('--incremental', 'take an incremental on the current chain (INCREMENTAL_BASE decides the parent)'))
+    .addOption(new Option('--directories', 'back up DIRECTORY_BACKUP_PATHS instead of the database (a tar of what changed since the last directory backup, or of everything)'))
     .option('--json', 'JSON log lines on stdout even at a terminal (they are the default when stdout is not a terminal)')
     .addHelpText(
       'after',
@@ -56,7 +57,10 @@ export function buildProgram(h: Handlers = commands): Command {
         "changed, or when the server's history no longer continues the chain (a restore since the parent, its LSN\n" +
         'behind the parent\'s, another server or datadir); otherwise an incremental. Retention (prune) runs after every successful backup.\n' +
         'At a terminal: what was decided and why, then the result; JSON log lines only with --json or when stdout\n' +
-        'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.',
+        'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.\n' +
+        'With --directories: a full when there is no directory backup yet, when DIRECTORY_BACKUP_PATHS differs from the\n' +
+        "newest one's or its chain has MAX_CHAIN_LENGTH incrementals; otherwise an incremental of what changed, appeared or\n" +
+        'was removed since the newest directory backup. No database server is needed.',
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 
@@ -74,11 +78,15 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--target-dir <dir>', 'put the prepared backup in this new or empty directory'))
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
+    .addOption(new Option('--directories', 'restore a directory backup: "latest" and --time pick among directory backups (needs --target-dir)'))
     .addHelpText(
       'after',
       '\nExactly one of --target-dir, --copy-back, --move-back. With --copy-back/--move-back the server on\n' +
         'MARIADB_DATADIR must be stopped; the old datadir is renamed to <datadir>.before-restore-<time>, never deleted,\n' +
-        'and the result is chown -R to MARIADB_OS_USER.',
+        'and the result is chown -R to MARIADB_OS_USER.\n' +
+        '"latest" and --time pick the newest backup of the kind the restore needs: database backups, unless --directories\n' +
+        'is given (--copy-back/--move-back always need a database backup). An id names that backup, whatever its kind:\n' +
+        'the id of a directory backup with --target-dir DIR recreates its paths under DIR (DIR/etc/mysql/my.cnf).',
     )
     .action(async (id: string | undefined, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
 

@@ -24,6 +24,11 @@ import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
+import { directorySource, makeSources } from '../app/sources.js';
+import { resolveId } from '../domain/ids.js';
+import { runSourceRestore } from '../restore/source-restore.js';
+import type { SourceRegistry } from '../sources/registry.js';
+import type { Storage } from '../storage/storage.js';
 import * as path from 'node:path';
 import { buildChains, summarize } from '../domain/chain.js';
 import { PROBLEM_PREFIX } from '../config/load.js';
@@ -67,7 +72,10 @@ function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-export async function backupCommand(opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean }, ttys: Ttys = processTtys()): Promise<void> {
+export async function backupCommand(
+  opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean; directories?: boolean },
+  ttys: Ttys = processTtys(),
+): Promise<void> {
   if (opts.full && opts.incremental) {
     throw new BackupmateError('USAGE', 'backup: expected at most one of --full and --incremental, got both');
   }
@@ -106,7 +114,8 @@ export async function backupCommand(opts: GlobalOpts & { full?: boolean; increme
   try {
     const storage = makeStorage(c, logger);
     await runBackupSequence(
-      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger },
+      // --directories: the directory source plans and takes the backup (no server involved).
+      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger, ...(opts.directories ? { source: directorySource(c) } : {}) },
       {
         requested: kind,
         signal: cancel.signal,
@@ -178,7 +187,7 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
 
 export async function restoreCommand(
   id: string | undefined,
-  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string },
+  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; directories?: boolean },
 ): Promise<void> {
   const mode: RestoreMode = checkRestoreArgs(id, opts);
   const c = load(opts);
@@ -188,12 +197,41 @@ export async function restoreCommand(
   try {
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
     const settings = restoreSettings(c);
-    const r = await runRestore(makeStorage(c, logger), logger, settings, {
+    const storage = makeStorage(c, logger);
+    const sources = makeSources(c);
+    // A registered source's backups (directory) restore through the generic job: asked for with
+    // --directories (latest/--time then pick among them), or named by id.
+    const sourceType = opts.directories ? 'directory' : time === undefined && id !== undefined ? await registeredSourceOf(storage, sources, id) : undefined;
+    if (sourceType !== undefined) {
+      const modes = sources.get(sourceType).modes;
+      if (!modes.includes(mode)) {
+        throw new BackupmateError('USAGE', `restore: ${sourceType} backups are restored with ${modes.map((m) => `--${m}${m === 'target-dir' ? ' DIR' : ''}`).join(' or ')}, not --${mode}`);
+      }
+      const r = await runSourceRestore(storage, logger, settings, sources, { id: id ?? 'latest', time, mode, destination: opts.targetDir!, signal: cancel.signal });
+      process.stdout.write(
+        [
+          `restored ${r.source} backup ${r.id} into ${r.destination} (${r.mode})`,
+          `  chain applied in order: ${r.chain.join(' -> ')}`,
+          `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, apply ${fmtDuration(r.timings.applyMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
+        ].join('\n') + '\n',
+      );
+      return;
+    }
+    const r = await runRestore(storage, logger, settings, {
       id: id ?? 'latest',
       time,
       mode,
       targetDir: opts.targetDir,
       signal: cancel.signal,
+    }).catch(async (e: unknown) => {
+      // "latest"/--time pick database backups only: say so when the store holds directory backups.
+      if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || (id !== undefined && id.trim() !== 'latest')) throw e;
+      const others = await readCatalog(storage, sources.layout, sources).then(
+        (cat) => cat.backups.filter((b) => sources.has(b.manifest.source.type)).length,
+        () => 0,
+      );
+      if (others === 0) throw e;
+      throw new BackupmateError(e.code, `${e.message}; the store holds ${others} directory backup(s): restore those with --directories --target-dir DIR`, e.details, { cause: e });
     });
     const lines = [
       `restored backup ${r.id} into ${r.destination} (${r.mode})`,
@@ -229,7 +267,7 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
   const logger = makeLogger(c, 'stderr', 'verify');
   const cancel = cancelOnSignals();
   try {
-    const report = await runVerify(makeStorage(c, logger), logger, restoreSettings(c), { request: request ?? 'latest', signal: cancel.signal });
+    const report = await runVerify(makeStorage(c, logger), logger, restoreSettings(c), { request: request ?? 'latest', signal: cancel.signal }, makeSources(c));
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderVerify(report));
     const err = verifyError(report);
     if (err) throw err;
@@ -237,6 +275,23 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
     cancel.dispose();
     await closeLogger(logger);
   }
+}
+
+/**
+ * The source type of the backup `id` names, when that source is in `sources` (e.g. directory);
+ * undefined for a physical backup or an id that does not resolve (runRestore then reports it).
+ */
+async function registeredSourceOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
+  if (id.trim() === 'latest') return undefined;
+  const catalog = await readCatalog(storage, sources.layout, sources);
+  let resolved: string;
+  try {
+    resolved = resolveId(id.trim(), catalog.backups.map((b) => b.manifest.id));
+  } catch {
+    return undefined;
+  }
+  const type = catalog.backups.find((b) => b.manifest.id === resolved)?.manifest.source.type;
+  return type !== undefined && sources.has(type) ? type : undefined;
 }
 
 /**

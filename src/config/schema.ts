@@ -117,6 +117,9 @@ export interface ConfigValues {
   SCHEDULE_TIMEZONE: string;
   INCREMENTAL_BASE: IncrementalBase;
   MAX_CHAIN_LENGTH: number;
+  DIRECTORY_BACKUP_PATHS: string;
+  DIRECTORY_BACKUP_SCHEDULE: string;
+  DIRECTORY_BACKUP_PREFIX: string;
   RETENTION_FULL_COUNT: number;
   RETENTION_DAYS: number;
   INCOMPLETE_GRACE_HOURS: number;
@@ -236,7 +239,8 @@ type FormatName =
   | 'bm-age-recipients'
   | 'bm-s3-sse'
   | 'bm-s3-storage-class'
-  | 'bm-hmac-key';
+  | 'bm-hmac-key'
+  | 'bm-paths';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -269,6 +273,31 @@ export function scheduleProblem(value: string): string | undefined {
   } finally {
     cron?.stop();
   }
+}
+
+/**
+ * DIRECTORY_BACKUP_PATHS as a list: comma-separated absolute paths, '' = none. Call it on a
+ * validated value (pathsProblem says why a value is not one).
+ */
+export function parseDirectoryPaths(value: string): string[] {
+  return value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+}
+
+/** Why `value` is not a valid DIRECTORY_BACKUP_PATHS, or undefined. */
+export function pathsProblem(value: string): string | undefined {
+  const expected = 'must be empty (no directory backups) or comma-separated absolute paths like /etc/mysql,/etc/backupmate';
+  if (value.trim() === '') return undefined;
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) return `${expected} (an empty entry between commas)`;
+  for (const p of parts) {
+    if (!path.isAbsolute(p)) return `${expected} (a relative path)`;
+    if (p.replace(/\/+$/, '') === '') return `${expected} (not / itself: name the directories to keep)`;
+    // "." and ".." would make the same tree appear under two names, and restores would follow them.
+    if (p.split('/').some((seg, i, all) => seg === '.' || seg === '..' || (seg === '' && i > 0 && i < all.length - 1))) {
+      return `${expected} (no ".", ".." or empty segments)`;
+    }
+  }
+  return undefined;
 }
 
 /** A URL, or undefined when `x` is not a string that parses as one. */
@@ -439,6 +468,19 @@ const FORMATS: Record<FormatName, convict.Format> = {
       }
     },
   },
+  // Trailing slashes are dropped: "/etc/mysql/" and "/etc/mysql" name the same tree.
+  'bm-paths': {
+    coerce: (v: string) =>
+      v
+        .split(',')
+        .map((p) => p.trim())
+        .map((p) => (p.length > 1 ? p.replace(/\/+$/, '') || '/' : p))
+        .join(','),
+    validate(x: unknown) {
+      const problem = typeof x === 'string' ? pathsProblem(x) : 'must be a string';
+      if (problem) reject(problem);
+    },
+  },
   'bm-schedule': {
     coerce(v: string) {
       const t = v.trim();
@@ -458,7 +500,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -779,6 +821,32 @@ export const SCHEMA: Schema = {
     section: 'Schedules',
     doc: 'Most incrementals after one full; when reached, the next automatic backup is a full.',
     example: '14',
+  },
+
+  // Directory backups (sources/directory/)
+  DIRECTORY_BACKUP_PATHS: {
+    format: 'bm-paths',
+    default: '',
+    env: 'DIRECTORY_BACKUP_PATHS',
+    section: 'Directory backups',
+    doc: 'Directories (or files) that directory backups keep, comma-separated absolute paths; symlinks are kept as links, never followed; empty = no directory backups.',
+    example: '/etc/mysql,/etc/backupmate',
+  },
+  DIRECTORY_BACKUP_SCHEDULE: {
+    format: 'bm-schedule',
+    default: 'off',
+    env: 'DIRECTORY_BACKUP_SCHEDULE',
+    section: 'Directory backups',
+    doc: 'When directory backups run (a full when there is none or the chain is at MAX_CHAIN_LENGTH, else an incremental of what changed); same forms as FULL_BACKUP_SCHEDULE; needs DIRECTORY_BACKUP_PATHS.',
+    example: 'daily',
+  },
+  DIRECTORY_BACKUP_PREFIX: {
+    format: 'bm-prefix',
+    default: 'backupmate/directories/',
+    env: 'DIRECTORY_BACKUP_PREFIX',
+    section: 'Directory backups',
+    doc: 'Key prefix of directory backups (full and incremental); must not contain, or lie inside, FULL_BACKUP_PREFIX or INCREMENTAL_BACKUP_PREFIX.',
+    example: 'db1/directories/',
   },
 
   // Compression
@@ -1171,6 +1239,22 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
     }
     return undefined;
   });
+
+  // Directory backups are told apart from physical ones by prefix, like full and incremental.
+  for (const other of ['FULL_BACKUP_PREFIX', 'INCREMENTAL_BACKUP_PREFIX'] as const) {
+    when(['DIRECTORY_BACKUP_PREFIX', other], () => {
+      const dir = v.DIRECTORY_BACKUP_PREFIX;
+      if (dir === v[other]) return { key: 'DIRECTORY_BACKUP_PREFIX', reason: `must differ from ${other}`, related: [other] };
+      if (dir.startsWith(v[other])) return { key: 'DIRECTORY_BACKUP_PREFIX', reason: `must not lie inside ${other}`, related: [other] };
+      if (v[other].startsWith(dir)) return { key: 'DIRECTORY_BACKUP_PREFIX', reason: `must not contain ${other}`, related: [other] };
+      return undefined;
+    });
+  }
+  when(['DIRECTORY_BACKUP_SCHEDULE', 'DIRECTORY_BACKUP_PATHS'], () =>
+    v.DIRECTORY_BACKUP_SCHEDULE !== 'off' && v.DIRECTORY_BACKUP_PATHS === ''
+      ? { key: 'DIRECTORY_BACKUP_PATHS', reason: 'must name at least one path when DIRECTORY_BACKUP_SCHEDULE is not off', related: ['DIRECTORY_BACKUP_SCHEDULE'] }
+      : undefined,
+  );
 
   when(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], () => {
     if (v.AWS_ACCESS_KEY_ID !== '' && v.AWS_SECRET_ACCESS_KEY === '') {

@@ -3,7 +3,7 @@
  * job's kind, reason and progress bar filled in as the sequence learns them. Built for schedule
  * ticks, the catch-up at start and `backupmatectl backup`.
  */
-import { runBackupSequence, type BackupRequest } from '../backup/sequence.js';
+import { runBackupSequence, type BackupRequest, type SelfPlanningSource } from '../backup/sequence.js';
 import { backupSettings, pruneSettings } from '../app/wiring.js';
 import { BackupmateError } from '../domain/errors.js';
 import type { DaemonContext } from './context.js';
@@ -11,7 +11,8 @@ import { estimateRaw, progressTotal } from './estimate.js';
 import type { JobView } from './protocol.js';
 import type { JobContext, JobSpec } from './queue.js';
 
-export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: JobView['trigger'], reason: string): JobSpec {
+/** `source`: a self-planning source to back up instead of the database (e.g. the directory source). */
+export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: JobView['trigger'], reason: string, source?: SelfPlanningSource): JobSpec {
   return {
     kind: 'backup',
     trigger,
@@ -22,7 +23,7 @@ export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: J
       let estimate = 0;
       try {
         const { manifest } = await runBackupSequence(
-          { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage: d.storage, logger: d.logger },
+          { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage: d.storage, logger: d.logger, ...(source ? { source } : {}) },
           {
             requested,
             requestedBy: reason,

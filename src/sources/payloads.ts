@@ -4,10 +4,12 @@
  * sources come first (storage/catalog.ts), so a source registered elsewhere (a test's) is read too.
  */
 import type { SourcePayload } from '../domain/manifest.js';
+import { parseDirectoryPayload } from './directory/entries.js';
 import { parsePhysicalPayload } from './physical/payload.js';
 
 export type PayloadParser = (raw: unknown, where: string) => SourcePayload;
 
 export const BUILTIN_PAYLOADS: Readonly<Record<string, PayloadParser>> = {
   physical: parsePhysicalPayload,
+  directory: parseDirectoryPayload,
 };
