@@ -170,7 +170,10 @@ export async function runSourceBackup<P extends SourcePayload>(
           onStderr: (l) => {
             const n = cmd.rawBytesFrom?.(l);
             if (n != null) reportedRaw = n;
-            else if (direct) log.debug(l, { event: 'compressor.stderr' });
+            // zstd -vv is chatty by design (its exit summary carries the raw byte count), also
+            // when Node feeds it (a directory source's tar): debug. A failure still carries its
+            // stderr tail in the error.
+            else if (direct || cmd.rawBytesFrom) log.debug(l, { event: 'compressor.stderr' });
             else log.warn(l, { event: 'compressor.stderr' });
           },
         })

@@ -18,13 +18,13 @@ export function renderTable(rows: string[][]): string {
  * (MANIFEST_HMAC_KEY): both from the manifest, which is what a restore follows.
  */
 export function renderCatalog(c: Catalog): string {
-  const header = ['ID', 'KIND', 'STATUS', 'PARENT', 'STORED', 'RAW', 'DURATION', 'FROM_LSN', 'TO_LSN', 'ENCRYPTED', 'MAC', 'FINISHED'];
+  const header = ['ID', 'SOURCE', 'KIND', 'STATUS', 'PARENT', 'STORED', 'RAW', 'DURATION', 'FROM_LSN', 'TO_LSN', 'ENCRYPTED', 'MAC', 'FINISHED'];
   const byId = new Map(c.backups.map((b) => [b.manifest.id, b.manifest] as const));
   const row = (id: string, label: string, status: string): string[] => {
     const m = byId.get(id)!;
     // LSNs are the physical payload's; other sources' backups show '-' there.
     const lsn = isPhysical(m) ? m.source.lsn : { from: '-', to: '-' };
-    return [label, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), lsn.from, lsn.to, encryptedCell(m), m.mac ? 'yes' : 'no', m.finishedAt];
+    return [label, m.source.type, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), lsn.from, lsn.to, encryptedCell(m), m.mac ? 'yes' : 'no', m.finishedAt];
   };
   const rows: string[][] = [];
   const { chains, orphans } = buildChains(c.backups.map((b) => summarize(b.manifest)));
@@ -35,9 +35,9 @@ export function renderCatalog(c: Catalog): string {
   }
   for (const o of orphans) rows.push(row(o.id, o.id, 'orphan (full missing)'));
   for (const d of c.incomplete) {
-    rows.push([d.id, d.kind, 'incomplete', '-', fmtBytes(d.objects.reduce((a, o) => a + o.size, 0)), '-', '-', '-', '-', '-', '-', '-']);
+    rows.push([d.id, d.source, d.kind, 'incomplete', '-', fmtBytes(d.objects.reduce((a, o) => a + o.size, 0)), '-', '-', '-', '-', '-', '-', '-']);
   }
-  for (const b of c.broken) rows.push([b.dir.id, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', '-', '-', '-', b.error]);
+  for (const b of c.broken) rows.push([b.dir.id, b.dir.source, b.dir.kind, 'unreadable', '-', '-', '-', '-', '-', '-', '-', '-', b.error]);
   if (!rows.length) return 'no backups in the store\n';
   return renderTable([header, ...rows]);
 }

@@ -295,8 +295,8 @@ export function asStatus(x: unknown): StatusResult {
 /** The JSON of `backupmate list --json`, which the daemon answers `list` with. */
 export interface ListJson {
   backups: (Manifest & { status?: string })[];
-  incomplete: { id: string; kind: BackupKind; status?: string; objects?: string[]; bytes?: number }[];
-  unreadable: { id: string; kind: BackupKind; status?: string; error: string }[];
+  incomplete: { id: string; source?: { type?: string }; kind: BackupKind; status?: string; objects?: string[]; bytes?: number }[];
+  unreadable: { id: string; source?: { type?: string }; kind: BackupKind; status?: string; error: string }[];
 }
 
 /**
@@ -317,9 +317,9 @@ export function renderList(x: unknown): string {
   }
   const dir = (id: string, kind: string, hasManifest: boolean, source = 'physical') => ({ id, source, kind, dir: `${id}/`, hasManifest, objects: [] });
   const catalog: Catalog = {
-    backups: j.backups.map((m) => ({ dir: dir(m.id, m.kind, true), manifest: m })),
-    incomplete: j.incomplete.map((d) => ({ ...dir(d.id, d.kind, false), objects: [{ key: `${d.id}/`, size: d.bytes ?? 0 }] })),
-    broken: j.unreadable.map((b) => ({ dir: dir(b.id, b.kind, true), error: b.error })),
+    backups: j.backups.map((m) => ({ dir: dir(m.id, m.kind, true, m.source.type), manifest: m })),
+    incomplete: j.incomplete.map((d) => ({ ...dir(d.id, d.kind, false, d.source?.type), objects: [{ key: `${d.id}/`, size: d.bytes ?? 0 }] })),
+    broken: j.unreadable.map((b) => ({ dir: dir(b.id, b.kind, true, b.source?.type), error: b.error })),
   };
   return renderCatalog(catalog);
 }

@@ -73,7 +73,7 @@ describe('at a terminal', () => {
     expect(r.exitCode).toBe(0);
     expect(jsonLines(r.out)).toEqual([]);
     expect(r.out).toMatch(/ENCRYPTED +MAC/);
-    expect(r.out).toMatch(/\d{8}T\d{6}Z +full +ok .* no +no +\d{4}-/);
+    expect(r.out).toMatch(/\d{8}T\d{6}Z +physical +full +ok .* no +no +\d{4}-/);
   });
 
   test('a warning reaches the terminal as one short line', async () => {

@@ -308,7 +308,7 @@ describe('store-independent checks', () => {
     await storage.put('backupmate/full/20260101T000000Z/data.00000', Buffer.from('partial'));
     const work = await makeWorkdir(source, { kind: 'file', path: storeDir });
     const list = await backupmate(work, ['list']);
-    expect(list.stdout).toMatch(/20260101T000000Z\s+full\s+incomplete/);
+    expect(list.stdout).toMatch(/20260101T000000Z\s+physical\s+full\s+incomplete/);
     const r = await backupmate(work, ['restore', '20260101T000000Z', '--target-dir', path.join(storeDir, 'x')]);
     expect(r.exitCode).toBe(66);
     expect(r.stderr).toMatch(/incomplete backup cannot be restored: 20260101T000000Z/);

@@ -87,7 +87,7 @@ describe.each<['s3' | 'file']>([['s3'], ['file']])('full backup round trip, quie
     expect(listed.backups[0].id).toBe(end.backupId);
     if (kind === 's3') expect(listed.backups[0].volumes.length).toBeGreaterThan(1); // 5 MiB volumes
     const table = await backupmate(work, ['list']);
-    expect(table.stdout).toMatch(new RegExp(`${end.backupId}\\s+full\\s+ok`));
+    expect(table.stdout).toMatch(new RegExp(`${end.backupId}\\s+physical\\s+full\\s+ok`));
 
     const { server, stdout } = await restoreIntoNewServer(work, 'latest');
     expect(stdout).toContain(`restored backup ${end.backupId}`);

@@ -44,8 +44,8 @@ test('ENCRYPTED and MAC columns, from each manifest', () => {
     broken: [],
   };
   const lines = renderCatalog(catalog).split('\n');
-  expect(lines[0]).toMatch(/^ID +KIND +STATUS +PARENT +STORED +RAW +DURATION +FROM_LSN +TO_LSN +ENCRYPTED +MAC +FINISHED$/);
-  expect(lines[1]).toMatch(/^20261120T040000Z +full +ok .* 200 +no +no +2026-11-21T04:10:00.000Z$/);
-  expect(lines[2]).toMatch(/^20261121T040000Z +full +ok .* 200 +age \(2 keys\) +yes +2026-11-21T04:10:00.000Z$/);
-  expect(lines[3]).toMatch(/^20261122T040000Z +full +incomplete +- +1\.0 MiB( +-){7}$/);
+  expect(lines[0]).toMatch(/^ID +SOURCE +KIND +STATUS +PARENT +STORED +RAW +DURATION +FROM_LSN +TO_LSN +ENCRYPTED +MAC +FINISHED$/);
+  expect(lines[1]).toMatch(/^20261120T040000Z +physical +full +ok .* 200 +no +no +2026-11-21T04:10:00.000Z$/);
+  expect(lines[2]).toMatch(/^20261121T040000Z +physical +full +ok .* 200 +age \(2 keys\) +yes +2026-11-21T04:10:00.000Z$/);
+  expect(lines[3]).toMatch(/^20261122T040000Z +physical +full +incomplete +- +1\.0 MiB( +-){7}$/);
 });

@@ -442,7 +442,7 @@ describe('other commands', () => {
     expect(await main(['list', '--socket', d.socket], t.io)).toBe(0);
     expect(d.received[0]).toEqual({ v: 1, id: 1, method: 'list', params: {} });
     expect(t.out()).toBe(renderList(listJson));
-    expect(t.out()).toMatch(/^20261121T040000Z +full +incomplete +- +2\.0 KiB/m);
+    expect(t.out()).toMatch(/^20261121T040000Z +physical +full +incomplete +- +2\.0 KiB/m);
   });
 
   test('cancel sends the job id and prints the job', async () => {

@@ -364,7 +364,7 @@ test('renderList prints what backupmate list prints for the same store', () => {
   expect(text).toBe(renderCatalog(catalog));
   expect(text).toContain('└─ 20261121T180000Z');
   expect(text).toContain('orphan (full missing)');
-  expect(text).toMatch(/20261122T040000Z +full +incomplete +- +4\.0 MiB/);
+  expect(text).toMatch(/20261122T040000Z +physical +full +incomplete +- +4\.0 MiB/);
   expect(text).toContain('unreadable');
   expect(renderList({ backups: [], incomplete: [], unreadable: [] })).toBe('no backups in the store\n');
   expect(thrown(() => renderList({ backups: 'x' })).code).toBe('PROTOCOL');
