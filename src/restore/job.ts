@@ -324,7 +324,7 @@ export async function runRestore(storage: Storage, logger: Logger, s: RestoreSet
  * `mkdir -p dir` (mode 0700); returns the directories it created, deepest first. A failure is
  * LOCAL_IO naming `what`, the directory and the errno.
  */
-async function makeParents(dir: string, what: string): Promise<string[]> {
+export async function makeParents(dir: string, what: string): Promise<string[]> {
   let first: string | undefined;
   try {
     first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -341,7 +341,7 @@ async function makeParents(dir: string, what: string): Promise<string[]> {
 }
 
 /** Removes `dirs` in order (deepest first), each only if empty; stops at the first that is not. */
-async function removeIfEmpty(dirs: readonly string[]): Promise<void> {
+export async function removeIfEmpty(dirs: readonly string[]): Promise<void> {
   for (const d of dirs) {
     try {
       await fs.rmdir(d);

@@ -18,7 +18,7 @@ import type { ExtractedMember, RestoreMode } from '../sources/source.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { downloadInto, type DownloadSettings } from './download.js';
-import { authenticateChain, checkVolumes } from './job.js';
+import { authenticateChain, checkVolumes, makeParents, removeIfEmpty } from './job.js';
 
 export interface SourceRestoreSettings extends DownloadSettings {
   manifestHmacKey?: string;
@@ -86,8 +86,11 @@ export async function runSourceRestore(
   await checkVolumes(storage, chain);
 
   const parent = path.dirname(destination);
-  await fs.mkdir(parent, { recursive: true });
-  const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(destination)}.partial-`)).catch((e: unknown) => {
+  // The parents mkdir -p creates are the restore's: a failure removes them again (as runRestore does).
+  const created = await makeParents(parent, "--target-dir's parent");
+  let succeeded = false;
+  const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(destination)}.partial-`)).catch(async (e: unknown) => {
+    await removeIfEmpty(created);
     throw new BackupmateError('LOCAL_IO', `${parent} is not writable: ${errorText(e)}`);
   });
   try {
@@ -129,6 +132,7 @@ export async function runSourceRestore(
       timings: { downloadMs, applyMs, putBackMs: Date.now() - tPut, totalMs: Date.now() - t0 },
     };
     log.info('restore finished', { event: 'restore.end', status: 'succeeded', ...report });
+    succeeded = true;
     return report;
   } catch (e) {
     const err = e instanceof BackupmateError ? e : new BackupmateError('INTERNAL', errorText(e), {}, { cause: e });
@@ -136,5 +140,6 @@ export async function runSourceRestore(
     throw err;
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
+    if (!succeeded) await removeIfEmpty(created);
   }
 }
