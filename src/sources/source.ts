@@ -140,6 +140,22 @@ export interface ChainRules<P extends SourcePayload> {
   restoreChain(target: SourceManifest<P>, valid: readonly SourceManifest<P>[], incompleteIds: readonly string[]): SourceManifest<P>[];
 }
 
+/** What a source's planner gets: what was asked for, and this source's backups in the store. */
+export interface SourcePlanFacts<P extends SourcePayload> {
+  /** A forced kind, or 'auto' (the source decides). */
+  requested: 'auto' | 'full' | 'incremental';
+  /** This source's readable backups. */
+  valid: readonly SourceManifest<P>[];
+  /** This source's backup directories without a manifest. */
+  incompleteIds: readonly string[];
+}
+
+/** A planner's decision: what startBackup takes, and why (logged, shown by `backup`). */
+export interface SourcePlan<P extends SourcePayload> {
+  target: SourceBackupTarget<P>;
+  reason: string;
+}
+
 export interface Source<P extends SourcePayload = SourcePayload> {
   /** `manifest.source.type`, e.g. 'physical', 'directory'. */
   readonly type: string;
@@ -153,6 +169,15 @@ export interface Source<P extends SourcePayload = SourcePayload> {
    */
   parsePayload(raw: unknown, where?: string): P;
   readonly chain: ChainRules<P>;
+
+  /**
+   * Backup (optional): decides the kind (full/incremental/differential...) and the parent of the
+   * next backup from this source's backups in the store, as `startBackup` takes it. A source
+   * with a plan is backed up by the generic sequence (backup/sequence.ts) without source-specific
+   * code. (The physical source's planner also asks the server for its LSN and identity, so it
+   * still runs through backup/decide.ts.)
+   */
+  plan?(facts: SourcePlanFacts<P>): SourcePlan<P> | Promise<SourcePlan<P>>;
 
   /** Backup: starts producing the raw stream. Throws before any data flows when it cannot. */
   startBackup(ctx: SourceContext, target: SourceBackupTarget<P>): Promise<BackupRun<P>>;
