@@ -12,7 +12,8 @@ import { readRestoreMarker } from '../mariadb/restore-marker.js';
 import { serverState, serverVersion } from '../mariadb/server.js';
 import { physicalSummary } from '../sources/physical/chain.js';
 import { isPhysical } from '../sources/physical/payload.js';
-import { standardLayout, type LayoutEntry } from '../sources/registry.js';
+import { layoutPrefixes, standardLayout, type LayoutEntry } from '../sources/registry.js';
+import { lockDirFor } from '../storage/lock.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import type { BackupSettings, BackupTarget } from './job.js';
@@ -21,6 +22,11 @@ import type { BackupSettings, BackupTarget } from './job.js';
 export function catalogPrefixes(c: Config): LayoutEntry[] {
   const directoryPrefix = (c as Config & { DIRECTORY_BACKUP_PREFIX?: string }).DIRECTORY_BACKUP_PREFIX;
   return standardLayout({ fullPrefix: c.FULL_BACKUP_PREFIX, incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX, ...(directoryPrefix ? { directoryPrefix } : {}) });
+}
+
+/** Where the store lock of a configuration's layout lives (storage/lock.ts), and its lease. */
+export function storeLockOptions(c: Config, job: string): { dir: string; job: string; leaseMs: number } {
+  return { dir: lockDirFor(layoutPrefixes(catalogPrefixes(c))), job, leaseMs: c.STORE_LOCK_LEASE_SECONDS * 1000 };
 }
 
 /**

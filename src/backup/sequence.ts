@@ -23,7 +23,9 @@ import { planBackup, type Plan } from '../sources/physical/plan.js';
 import type { Logger } from '../log/logger.js';
 import { prune, type PruneSettings } from '../retention/prune.js';
 import type { Storage } from '../storage/storage.js';
-import { catalogPrefixes, decideBackup, planFacts } from './decide.js';
+import { syncCopy, type CopyResult } from '../storage/copy.js';
+import { withStoreLock } from '../storage/lock.js';
+import { catalogPrefixes, decideBackup, planFacts, storeLockOptions } from './decide.js';
 import { runBackup, runSourceBackup, type BackupProgress, type BackupSettings, type BackupTarget } from './job.js';
 import { preflightBackup } from './preflight.js';
 
@@ -42,6 +44,12 @@ export interface BackupSequenceDeps {
    * from the store (no server preflight), e.g. the directory source (app/sources.ts).
    */
   source?: SelfPlanningSource;
+  /**
+   * The second store (COPY_STORAGE; app/wiring.ts makeCopyStore): after the backup is stored,
+   * everything the copy lacks is copied there (storage/copy.ts), then retention runs on each
+   * store on its own. Its failure fails nothing: it is reported (onCopied) and caught up later.
+   */
+  copy?: { storage: Storage; config: Config; prune: PruneSettings } | null;
 }
 
 /** A source whose planner needs only its backups in the store (sources/directory: DirectorySource.plan). */
@@ -72,6 +80,8 @@ export interface BackupSequenceOptions {
   onProgress?: (p: BackupProgress) => void;
   /** The backup is stored (manifest written), before retention runs. */
   onStored?: (m: Manifest) => void | Promise<void>;
+  /** The copy step ran (only with a second store): `error` says why the copy is behind. */
+  onCopied?: (r: CopyResult) => void | Promise<void>;
 }
 
 export interface BackupSequenceResult {
@@ -79,9 +89,36 @@ export interface BackupSequenceResult {
   decision: BackupDecision;
   /** Why retention after the backup failed (already logged), or null when it ran. */
   retentionError: unknown;
+  /** The copy step's result, null without a second store. */
+  copy: CopyResult | null;
 }
 
+/**
+ * The whole sequence holds the store lock of the prefix (storage/lock.ts): another writer at work
+ * there refuses this backup at once (STORE_LOCKED, logged as a failure before it started).
+ */
 export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
+  const lockOpts = { ...storeLockOptions(deps.config, 'backup'), logger: deps.logger, signal: opts.signal };
+  let acquired = false;
+  try {
+    return await withStoreLock(deps.storage, lockOpts, (signal) => {
+      acquired = true;
+      return runLockedSequence(deps, { ...opts, signal });
+    });
+  } catch (e) {
+    if (!acquired) {
+      deps.logger.error(`backup failed before it started: ${errorText(e)}`, {
+        event: 'backup.end',
+        status: 'failed',
+        stage: 'lock',
+        code: e instanceof BackupmateError ? e.code : 'INTERNAL',
+      });
+    }
+    throw e;
+  }
+}
+
+async function runLockedSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
   const { config: c, storage, logger } = deps;
   const settings = deps.settings.backup;
   if (deps.source) return runSelfPlannedSequence(deps, deps.source, opts);
@@ -105,7 +142,32 @@ export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSe
     onProgress: opts.onProgress,
   });
   await opts.onStored?.(manifest);
-  return { manifest, decision, retentionError: await retentionAfterBackup(deps) };
+  return afterStored(deps, opts, manifest, decision);
+}
+
+/** After a stored backup: the copy, then retention on the primary and on the copy. */
+async function afterStored(deps: BackupSequenceDeps, opts: BackupSequenceOptions, manifest: Manifest, decision: BackupDecision): Promise<BackupSequenceResult> {
+  let copy: CopyResult | null = null;
+  if (deps.copy) {
+    copy = await syncCopy({
+      primary: deps.storage,
+      copy: deps.copy.storage,
+      layout: catalogPrefixes(deps.config),
+      logger: deps.logger,
+      lock: storeLockOptions(deps.copy.config, 'copy'),
+      signal: opts.signal,
+    });
+    await opts.onCopied?.(copy);
+  }
+  const retentionError = await retentionAfterBackup(deps.storage, deps.logger, deps.settings.prune);
+  if (deps.copy && copy && copy.error === null) {
+    const target = deps.copy;
+    // The copy's retention under the copy's lock; its failure is logged like the primary's.
+    await withStoreLock(target.storage, { ...storeLockOptions(target.config, 'prune'), logger: deps.logger, signal: opts.signal }, () =>
+      retentionAfterBackup(target.storage, deps.logger, target.prune),
+    ).catch((e: unknown) => deps.logger.error(`retention on the copy failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed', store: target.storage.description }));
+  }
+  return { manifest, decision, retentionError, copy };
 }
 
 /** The same steps for a source that plans itself: its backups in the store -> plan -> run -> retention. */
@@ -150,13 +212,12 @@ async function runSelfPlannedSequence(deps: BackupSequenceDeps, source: SelfPlan
     onProgress: opts.onProgress,
   });
   await opts.onStored?.(manifest);
-  return { manifest, decision, retentionError: await retentionAfterBackup(deps) };
+  return afterStored(deps, opts, manifest, decision);
 }
 
 /** Retention after a stored backup: its failure is logged and returned, never thrown. */
-function retentionAfterBackup(deps: BackupSequenceDeps): Promise<unknown> {
-  const { storage, logger } = deps;
-  return prune(storage, logger, deps.settings.prune, { dryRun: false }).then(
+function retentionAfterBackup(storage: Storage, logger: Logger, settings: PruneSettings): Promise<unknown> {
+  return prune(storage, logger, settings, { dryRun: false }).then(
     () => null,
     (e: unknown) => {
       logger.error(`retention after the backup failed: ${errorText(e)}`, {
