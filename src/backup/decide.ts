@@ -12,7 +12,7 @@ import { readRestoreMarker } from '../mariadb/restore-marker.js';
 import { serverState, serverVersion } from '../mariadb/server.js';
 import { physicalSummary } from '../sources/physical/chain.js';
 import { isPhysical } from '../sources/physical/payload.js';
-import { layoutPrefixes, standardLayout, type LayoutEntry } from '../sources/registry.js';
+import { standardLayout, type LayoutEntry } from '../sources/registry.js';
 import { lockDirFor } from '../storage/lock.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
@@ -24,9 +24,13 @@ export function catalogPrefixes(c: Config): LayoutEntry[] {
   return standardLayout({ fullPrefix: c.FULL_BACKUP_PREFIX, incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX, ...(directoryPrefix ? { directoryPrefix } : {}) });
 }
 
-/** Where the store lock of a configuration's layout lives (storage/lock.ts), and its lease. */
+/**
+ * Where the store lock of a configuration lives (storage/lock.ts), and its lease: beside its
+ * FULL_BACKUP_PREFIX and INCREMENTAL_BACKUP_PREFIX (the chains two writers could interleave), so
+ * hosts with prefixes of their own in one bucket never block each other.
+ */
 export function storeLockOptions(c: Config, job: string): { dir: string; job: string; leaseMs: number } {
-  return { dir: lockDirFor(layoutPrefixes(catalogPrefixes(c))), job, leaseMs: c.STORE_LOCK_LEASE_SECONDS * 1000 };
+  return { dir: lockDirFor([c.FULL_BACKUP_PREFIX, c.INCREMENTAL_BACKUP_PREFIX]), job, leaseMs: c.STORE_LOCK_LEASE_SECONDS * 1000 };
 }
 
 /**
