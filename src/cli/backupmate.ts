@@ -60,7 +60,10 @@ export function buildProgram(h: Handlers = commands): Command {
         'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.\n' +
         'With --directories: a full when there is no directory backup yet, when DIRECTORY_BACKUP_PATHS differs from the\n' +
         "newest one's or its chain has MAX_CHAIN_LENGTH incrementals; otherwise an incremental of what changed, appeared or\n" +
-        'was removed since the newest directory backup. No database server is needed.',
+        'was removed since the newest directory backup. No database server is needed.\n' +
+        'With COPY_STORAGE the backup is also copied to the second store (what the copy lacks; a copy that is down\n' +
+        'fails nothing and is caught up by the next run). Backup, prune and restore hold the store lock of the prefix:\n' +
+        'another backupmate at work there refuses them at once with exit 81, naming it (host, pid, job, since when).',
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 

@@ -718,7 +718,7 @@ export const SCHEMA: Schema = {
     env: 'COPY_STORAGE',
     section: 'Second store',
     doc: 'A second store every backup is also copied to (sha256-checked, manifest last): file or s3, with the COPY_ keys below; empty = no copy. A copy that is down fails no backup: it is reported and caught up later.',
-    example: 'file',
+    example: 's3',
   },
   COPY_STORAGE_PATH: {
     format: 'bm-path',
@@ -793,7 +793,7 @@ export const SCHEMA: Schema = {
     env: 'COPY_S3_SSE',
     section: 'Second store',
     doc: 'S3_SSE of the copy: AES256, aws:kms or empty.',
-    example: 'AES256',
+    example: 'aws:kms',
   },
   COPY_S3_SSE_KMS_KEY_ID: {
     format: 'bm-text',
@@ -1500,15 +1500,14 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       : undefined,
   );
 
-  // Object Lock: a mode and a number of days go together, and only S3 has it.
-  for (const [mode, days, storage, kind] of [
-    ['S3_OBJECT_LOCK_MODE', 'S3_OBJECT_LOCK_DAYS', 'STORAGE', 's3'],
-    ['COPY_S3_OBJECT_LOCK_MODE', 'COPY_S3_OBJECT_LOCK_DAYS', 'COPY_STORAGE', 's3'],
+  // Object Lock: a mode and a number of days go together (with a non-S3 store: a warning, valueWarnings).
+  for (const [mode, days] of [
+    ['S3_OBJECT_LOCK_MODE', 'S3_OBJECT_LOCK_DAYS'],
+    ['COPY_S3_OBJECT_LOCK_MODE', 'COPY_S3_OBJECT_LOCK_DAYS'],
   ] as const) {
-    when([mode, days, storage], () => {
+    when([mode, days], () => {
       if (v[mode] !== '' && v[days] < 1) return { key: days, reason: `must be at least 1 when ${mode} is set`, related: [mode] };
       if (v[mode] === '' && v[days] > 0) return { key: mode, reason: `must be GOVERNANCE or COMPLIANCE when ${days} is set`, related: [days] };
-      if (v[mode] !== '' && v[storage] !== kind) return { key: mode, reason: `must be empty unless ${storage}=s3 (Object Lock is an S3 feature)`, related: [storage] };
       return undefined;
     });
   }
@@ -1532,6 +1531,10 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
  */
 export function valueWarnings(v: Readonly<ConfigValues>): string[] {
   const warnings: string[] = [];
+  // Object Lock is an S3 feature: with another store the keys do nothing (said, not refused, so
+  // one env file can switch STORAGE for a test).
+  if (v.S3_OBJECT_LOCK_MODE !== '' && v.STORAGE !== 's3') warnings.push(`S3_OBJECT_LOCK_MODE=${v.S3_OBJECT_LOCK_MODE} has no effect with STORAGE=${v.STORAGE}: only S3 has Object Lock`);
+  if (v.COPY_S3_OBJECT_LOCK_MODE !== '' && v.COPY_STORAGE !== 's3') warnings.push(`COPY_S3_OBJECT_LOCK_MODE=${v.COPY_S3_OBJECT_LOCK_MODE} has no effect with COPY_STORAGE=${v.COPY_STORAGE || '(none)'}: only S3 has Object Lock`);
   if (v.STORAGE === 's3' && S3_ARCHIVE_CLASSES.includes(v.S3_STORAGE_CLASS)) {
     warnings.push(
       `S3_STORAGE_CLASS=${v.S3_STORAGE_CLASS}: backup volumes cannot be read until they are restored from the archive (S3 RestoreObject, hours); ` +

@@ -129,6 +129,13 @@ describe('second store (COPY_STORAGE=file) of an S3 primary, ENCRYPTION=age', ()
   });
 });
 
+test('config check with S3_OBJECT_LOCK_MODE asks the bucket; a server that cannot tell is a problem, not a pass', async () => {
+  const work = await makeWorkdir(source, { kind: 's3', server: s3 }, { S3_OBJECT_LOCK_MODE: 'GOVERNANCE', S3_OBJECT_LOCK_DAYS: '7' });
+  const r = await backupmate(work, ['config', 'check']);
+  expect(r.exitCode).toBe(78);
+  expect(r.stderr).toMatch(new RegExp(`S3_OBJECT_LOCK_MODE=GOVERNANCE: bucket ${s3.bucket}(: could not tell whether Object Lock is enabled| does not have Object Lock enabled)`));
+});
+
 describe('store lock', () => {
   const host = os.hostname();
 

@@ -137,3 +137,16 @@ describe('copyConfig', () => {
     expect(storeConfig(base, undefined)).toBe(base);
   });
 });
+
+describe('putParams with S3 Object Lock', () => {
+  it('gives every object but the store lock a retention date of upload + N days', async () => {
+    const { putParams } = await import('../../../src/storage/drivers/s3.js');
+    const now = new Date('2026-12-02T00:00:00Z');
+    const opts = { bucket: 'b', objectLock: { mode: 'COMPLIANCE' as const, days: 14 } };
+    for (const role of ['data', 'metadata'] as const) {
+      expect(putParams(opts, 'k', role, now)).toMatchObject({ ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: new Date('2026-12-16T00:00:00Z') });
+    }
+    expect(putParams(opts, 'k', 'lock', now)).not.toHaveProperty('ObjectLockMode');
+    expect(putParams({ bucket: 'b' }, 'k', 'data', now)).not.toHaveProperty('ObjectLockMode');
+  });
+});
