@@ -24,7 +24,7 @@ import type { Logger } from '../log/logger.js';
 import { prune, type PruneSettings } from '../retention/prune.js';
 import type { Storage } from '../storage/storage.js';
 import { syncCopy, type CopyResult } from '../storage/copy.js';
-import { withStoreLock } from '../storage/lock.js';
+import { acquireStoreLock, withStoreLock, type StoreLock } from '../storage/lock.js';
 import { catalogPrefixes, decideBackup, planFacts, storeLockOptions } from './decide.js';
 import { runBackup, runSourceBackup, type BackupProgress, type BackupSettings, type BackupTarget } from './job.js';
 import { preflightBackup } from './preflight.js';
@@ -94,45 +94,58 @@ export interface BackupSequenceResult {
 }
 
 /**
- * The whole sequence holds the store lock of the prefix (storage/lock.ts): another writer at work
- * there refuses this backup at once (STORE_LOCKED, logged as a failure before it started).
+ * The sequence holds the store lock of the prefix (storage/lock.ts) from the decision to the end
+ * of retention and copy: another writer at work there refuses this backup at once (STORE_LOCKED,
+ * logged as a failure before it started, stage 'lock'). The physical preflight runs before it: it
+ * only reads the server and writes and removes a probe object of its own, and a store that cannot
+ * be written at all is reported by the preflight's own words.
  */
 export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
-  const lockOpts = { ...storeLockOptions(deps.config, 'backup'), logger: deps.logger, signal: opts.signal };
-  let acquired = false;
-  try {
-    return await withStoreLock(deps.storage, lockOpts, (signal) => {
-      acquired = true;
-      return runLockedSequence(deps, { ...opts, signal });
-    });
-  } catch (e) {
-    if (!acquired) {
-      deps.logger.error(`backup failed before it started: ${errorText(e)}`, {
-        event: 'backup.end',
-        status: 'failed',
-        stage: 'lock',
-        code: e instanceof BackupmateError ? e.code : 'INTERNAL',
-      });
+  const { config: c, storage, logger } = deps;
+  const settings = deps.settings.backup;
+  let serverVersion: string | undefined;
+  if (!deps.source) {
+    try {
+      serverVersion = (await preflightBackup(settings, storage, c.FULL_BACKUP_PREFIX, logger)).serverVersion;
+    } catch (e) {
+      logStartFailure(logger, e, 'preflight');
+      throw e;
     }
+  }
+  let lock: StoreLock;
+  try {
+    lock = await acquireStoreLock(storage, { ...storeLockOptions(c, 'backup'), logger });
+  } catch (e) {
+    logStartFailure(logger, e, 'lock', deps.source?.type);
     throw e;
+  }
+  try {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lock.lost]) : lock.lost;
+    if (deps.source) return await runSelfPlannedSequence(deps, deps.source, { ...opts, signal });
+    return await runPhysicalSequence(deps, { ...opts, signal }, serverVersion!);
+  } finally {
+    await lock.release();
   }
 }
 
-async function runLockedSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
+function logStartFailure(logger: Logger, e: unknown, stage: string, source?: string): void {
+  logger.error(`backup failed before it started: ${errorText(e)}`, {
+    event: 'backup.end',
+    status: 'failed',
+    stage,
+    ...(source ? { source } : {}),
+    code: e instanceof BackupmateError ? e.code : 'INTERNAL',
+  });
+}
+
+async function runPhysicalSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions, serverVersion: string): Promise<BackupSequenceResult> {
   const { config: c, storage, logger } = deps;
   const settings = deps.settings.backup;
-  if (deps.source) return runSelfPlannedSequence(deps, deps.source, opts);
   let decision: BackupDecision & { target: BackupTarget };
   try {
-    const pre = await preflightBackup(settings, storage, c.FULL_BACKUP_PREFIX, logger);
-    decision = await decideBackup(c, settings, storage, logger, opts.requested, opts.requestedBy, pre.serverVersion);
+    decision = await decideBackup(c, settings, storage, logger, opts.requested, opts.requestedBy, serverVersion);
   } catch (e) {
-    logger.error(`backup failed before it started: ${errorText(e)}`, {
-      event: 'backup.end',
-      status: 'failed',
-      stage: 'preflight',
-      code: e instanceof BackupmateError ? e.code : 'INTERNAL',
-    });
+    logStartFailure(logger, e, 'preflight');
     throw e;
   }
   await opts.onDecided?.(decision);
