@@ -2,7 +2,10 @@
  * The one-shot command handlers: each loads the configuration, builds what it needs through the
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
-import { catalogPrefixes } from '../backup/decide.js';
+import { catalogPrefixes, storeLockOptions } from '../backup/decide.js';
+import { storeConfig } from '../storage/copy-config.js';
+import { objectLockChecks } from '../storage/object-lock-check.js';
+import { acquireStoreLock, withStoreLock } from '../storage/lock.js';
 import { runBackupSequence } from '../backup/sequence.js';
 import { parseRestoreTime } from '../domain/chain.js';
 import * as os from 'node:os';
@@ -19,7 +22,7 @@ import { startHint } from '../restore/hint.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, connectionSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import { backupSettings, connectionSettings, consoleMode, makeCopyStore, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
 import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
@@ -33,9 +36,12 @@ import { localChecks, nodeProbe } from '../check/local.js';
 import { checkError, renderChecks, runChecks } from '../check/check.js';
 import { querySingleValue, serverVersion } from '../mariadb/server.js';
 import { mariabackupVersion } from '../mariadb/mariabackup.js';
+import type { Storage } from '../storage/storage.js';
 
 interface GlobalOpts {
   config?: string[];
+  /** --store primary|copy (list, restore, verify, prune): which store the command works on. */
+  store?: string;
 }
 
 /**
@@ -47,8 +53,9 @@ export function loadOptions(opts: GlobalOpts): { files?: string[]; onlyFiles: bo
   return { files: opts.config, onlyFiles: !!opts.config?.length };
 }
 
+/** The configuration, seen from the store `--store` names (storage/copy-config.ts). */
 function load(opts: GlobalOpts): Config {
-  return loadConfig(loadOptions(opts));
+  return storeConfig(loadConfig(loadOptions(opts)), opts.store);
 }
 
 /** Cancels the job on SIGINT/SIGTERM: children are killed, uploads aborted, no manifest. */
@@ -112,7 +119,14 @@ export async function backupCommand(
     const storage = makeStorage(c, logger);
     await runBackupSequence(
       // --directories: the directory source plans and takes the backup (no server involved).
-      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger, ...(opts.directories ? { source: directorySource(c) } : {}) },
+      {
+        config: c,
+        settings: { backup: backupSettings(c), prune: pruneSettings(c) },
+        storage,
+        logger,
+        copy: makeCopyStore(c, logger),
+        ...(opts.directories ? { source: directorySource(c) } : {}),
+      },
       {
         requested: kind,
         signal: cancel.signal,
@@ -128,6 +142,23 @@ export async function backupCommand(
         onStored: async (m) => {
           say(summaryLine(m));
           await outcome('succeeded');
+        },
+        // The copy being behind fails nothing; it is said, and alerted as a failed copy.
+        onCopied: async (r) => {
+          if (r.error === null) {
+            if (r.copied.length) say(`copied to ${r.store}: ${r.copied.join(', ')}`);
+            return;
+          }
+          say(`the copy to ${r.store} is behind (${r.missing} backup(s) missing): ${r.error}; caught up by the next run`);
+          await alerts.jobFinished({
+            host: os.hostname(),
+            jobId: null,
+            kind: 'copy',
+            trigger: 'manual',
+            status: 'failed',
+            backupId,
+            error: { code: r.errorCode ?? 'INTERNAL', message: r.error },
+          });
         },
       },
     );
@@ -150,7 +181,11 @@ export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Pro
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'prune');
   try {
-    const r = await prune(makeStorage(c, logger), logger, pruneSettings(c), { dryRun: !!opts.dryRun });
+    const storage = makeStorage(c, logger);
+    // A dry run deletes nothing: it needs no lock (and is not refused while a backup runs).
+    const r = opts.dryRun
+      ? await prune(storage, logger, pruneSettings(c), { dryRun: true })
+      : await withStoreLock(storage, { ...storeLockOptions(c, 'prune'), logger }, () => prune(storage, logger, pruneSettings(c), { dryRun: false }));
     const verb = r.dryRun ? 'would delete' : 'deleted';
     const lines: string[] = [];
     if (c.RETENTION_FULL_COUNT === 0 && c.RETENTION_DAYS === 0) {
@@ -195,6 +230,27 @@ export async function restoreCommand(
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
     const settings = restoreSettings(c);
     const storage = makeStorage(c, logger);
+    // No writer (backup, prune) may change the store under the restore: the store lock.
+    const lock = await acquireStoreLock(storage, { ...storeLockOptions(c, 'restore'), logger });
+    try {
+      await restoreLocked(id, opts, { c, logger, mode, time, settings, storage, signal: AbortSignal.any([cancel.signal, lock.lost]) });
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
+async function restoreLocked(
+  id: string | undefined,
+  opts: { targetDir?: string; directories?: boolean },
+  x: { c: Config; logger: ReturnType<typeof makeLogger>; mode: RestoreMode; time: Date | undefined; settings: ReturnType<typeof restoreSettings>; storage: Storage; signal: AbortSignal },
+): Promise<void> {
+  const { c, logger, mode, time, settings, storage } = x;
+  const cancel = { signal: x.signal };
+  {
     const sources = makeSources(c);
     const latest = time !== undefined || id === undefined || id.trim() === 'latest';
     // One restore for every source: --directories asks for directory backups; latest/--time
@@ -246,9 +302,6 @@ export async function restoreCommand(
     const destination = await realOrResolved(r.destination);
     for (const l of startHint({ mode: r.mode, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
-  } finally {
-    cancel.dispose();
-    await closeLogger(logger);
   }
 }
 
@@ -284,7 +337,7 @@ export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): P
   for (const w of c.warnings) process.stderr.write(`backupmate: warning: ${w}\n`);
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
   if (what === 'check') {
-    const results = await localChecks(c, nodeProbe());
+    const results = [...(await localChecks(c, nodeProbe())), ...(await objectLockChecks(c))];
     const problems = results.filter((r) => !r.ok).map((r) => PROBLEM_PREFIX + r.text);
     if (problems.length) throw new BackupmateError('CONFIG', problems.join('\n'), { problems });
     process.stdout.write('configuration is valid\n' + results.map((r) => `  ok: ${r.text}\n`).join(''));

@@ -10,7 +10,7 @@
  * rejected with a logged reason and the old one stays in force.
  */
 import * as os from 'node:os';
-import { catalogPrefixes } from '../backup/decide.js';
+import { catalogPrefixes, storeLockOptions } from '../backup/decide.js';
 import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { secretValues } from '../config/redact.js';
@@ -21,7 +21,10 @@ import { createNotifier, isStale, notifyChannels, staleAfterMs, type Notifier } 
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
+import { makeCopyStore, makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
+import { syncCopy, type CopyResult } from '../storage/copy.js';
+import type { PruneSettings } from '../retention/prune.js';
+import type { CopyStatusView } from './protocol.js';
 import { jobLogFields, jobOutcome } from './alerts.js';
 import type { DaemonContext } from './context.js';
 import { ControlServer } from './control.js';
@@ -39,6 +42,8 @@ import { lastSuccessAt, loadState, newestStored, recordJob, saveState, type Daem
 export class Daemon implements DaemonContext {
   config: Config;
   storage: Storage;
+  copy: { storage: Storage; config: Config; prune: PruneSettings } | null;
+  copyStatus: CopyStatusView | null = null;
   readonly queue: JobQueue;
   readonly startedAt = new Date();
   stopping = false;
@@ -64,6 +69,7 @@ export class Daemon implements DaemonContext {
   ) {
     this.config = config;
     this.storage = makeStorage(config, logger);
+    this.copy = makeCopyStore(config, logger);
     this.queue = new JobQueue(state.nextJobSeq);
     this.notifier = new SystemdNotifier(logger);
     this.alerts = createNotifier(config, logger);
@@ -113,7 +119,9 @@ export class Daemon implements DaemonContext {
     }
     await this.refreshCatalog();
     reportLastFailures(this.state.jobs, this.logger);
-    void catchUp(this);
+    // The copy first (what it missed while the daemon was down or the copy unreachable), then the
+    // schedules' catch-up; both in the background, after READY.
+    void this.catchUpCopy().then(() => catchUp(this));
     this.staleTimer = setInterval(() => this.checkStale(), 60_000);
     this.staleTimer.unref();
     const channels = notifyChannels(c);
@@ -140,6 +148,34 @@ export class Daemon implements DaemonContext {
   nextRuns(): { full: string | null; incremental: string | null; [schedule: string]: string | null } {
     const next = Object.entries(this.scheduler.next()).map(([name, at]) => [name, at?.toISOString() ?? null]);
     return { full: null, incremental: null, ...Object.fromEntries(next) };
+  }
+
+  async noteCopy(r: CopyResult): Promise<void> {
+    this.copyStatus = { store: r.store, at: new Date().toISOString(), state: r.error === null ? 'ok' : 'behind', missing: r.missing, copied: r.copied, error: r.error };
+    if (r.error === null) return;
+    await this.alerts.jobFinished({
+      host: os.hostname(),
+      jobId: null,
+      kind: 'copy',
+      trigger: 'schedule',
+      status: 'failed',
+      finishedAt: this.copyStatus.at,
+      error: { code: r.errorCode ?? 'INTERNAL', message: r.error },
+    });
+  }
+
+  /** At start: copies what the second store lacks (never throws; the result is noted for status). */
+  private async catchUpCopy(): Promise<void> {
+    const copy = this.copy;
+    if (!copy || this.stopping) return;
+    const r = await syncCopy({
+      primary: this.storage,
+      copy: copy.storage,
+      layout: catalogPrefixes(this.config),
+      logger: this.logger,
+      lock: storeLockOptions(copy.config, 'copy'),
+    });
+    await this.noteCopy(r);
   }
 
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void {
@@ -236,6 +272,7 @@ export class Daemon implements DaemonContext {
     const prev = this.config;
     this.config = next;
     this.storage = makeStorage(next, this.logger);
+    this.copy = makeCopyStore(next, this.logger);
     this.alerts = createNotifier(next, this.logger);
     // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
     // are added to its redaction and its level follows the new configuration.

@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import { layoutOf, layoutPrefixes, type LayoutEntry } from '../sources/registry.js';
 import { readCatalog, type Catalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
+import { holdLocked, type LockFacts } from './object-lock.js';
 
 export interface PruneSettings {
   fullPrefix: string;
@@ -26,6 +27,8 @@ export interface PruneSettings {
   keepFullCount: number;
   keepDays: number;
   incompleteGraceHours: number;
+  /** S3_OBJECT_LOCK_DAYS when S3_OBJECT_LOCK_MODE is set, else 0: deletions wait for locks (object-lock.ts). */
+  objectLockDays?: number;
 }
 
 export interface PruneResult {
@@ -59,7 +62,11 @@ export async function prune(storage: Storage, logger: Logger, s: PruneSettings, 
       incompleteGraceHours: s.incompleteGraceHours,
     });
   });
-  const plan = mergePlans(plans);
+  const now = opts.now ?? new Date();
+  const { plan, held } = holdLocked(mergePlans(plans), lockFacts(catalog), s.objectLockDays ?? 0, now);
+  for (const h of held) {
+    logger.info(`prune keeps ${h.id} for now: its chain is under S3 Object Lock until ${h.until}`, { event: 'prune.held', id: h.id, until: h.until });
+  }
   const keys = deletionOrder(catalog, plan);
   const log = logger.child({ event: 'prune' });
   log.info(opts.dryRun ? 'prune (dry run): nothing will be deleted' : 'prune started', {
@@ -135,6 +142,18 @@ export async function abortUnfinishedUploads(
     }
   }
   return aborted;
+}
+
+function lockFacts(catalog: Catalog): LockFacts {
+  return {
+    backups: new Map(catalog.backups.map((b) => [b.manifest.id, { fullId: b.manifest.fullId, finishedAt: b.manifest.finishedAt }])),
+    incomplete: new Map(
+      catalog.incomplete.map((d) => {
+        const times = d.objects.map((o) => o.lastModified?.getTime() ?? NaN).filter((t) => !Number.isNaN(t));
+        return [d.id, times.length ? Math.max(...times) : null];
+      }),
+    ),
+  };
 }
 
 /** One plan of per-source plans, each list sorted by id as planRetention sorts it. */
