@@ -36,6 +36,7 @@ import { localChecks, nodeProbe } from '../check/local.js';
 import { checkError, renderChecks, runChecks } from '../check/check.js';
 import { querySingleValue, serverVersion } from '../mariadb/server.js';
 import { mariabackupVersion } from '../mariadb/mariabackup.js';
+import { pointInTimeOf, renderPointInTime } from './point-in-time.js';
 
 interface GlobalOpts {
   config?: string[];
@@ -174,11 +175,13 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'list');
   try {
-    const catalog = await readCatalog(makeStorage(c, logger), catalogPrefixes(c));
+    const storage = makeStorage(c, logger);
+    const catalog = await readCatalog(storage, catalogPrefixes(c));
+    const pointInTime = await pointInTimeOf(storage, c.BINLOG_PREFIX, catalog);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(catalogJson(catalog), null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...(catalogJson(catalog) as object), pointInTime }, null, 2) + '\n');
     } else {
-      process.stdout.write(renderCatalog(catalog));
+      process.stdout.write(renderCatalog(catalog) + renderPointInTime(pointInTime));
     }
   } finally {
     await closeLogger(logger);

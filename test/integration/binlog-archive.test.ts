@@ -64,7 +64,8 @@ function archiver(): BinlogArchiver {
 }
 
 async function insert(n: number, tag: string): Promise<void> {
-  for (let i = 0; i < n; i++) await server.sql(`INSERT INTO shop.orders (v) VALUES ('${tag}-${i}')`);
+  // One client call, one transaction per statement (autocommit).
+  await server.sql(Array.from({ length: n }, (_, i) => `INSERT INTO shop.orders (v) VALUES ('${tag}-${i}')`).join(';'));
 }
 
 /** Waits until the archive's last segment reaches the server's current GTID position. */

@@ -130,3 +130,19 @@ describe('continuity', () => {
     expect(same.gaps).toEqual([]);
   });
 });
+
+describe('recoverable window', () => {
+  test('from the oldest backup the archive continues, to the last commit, with gaps; null when nothing is archived', async () => {
+    const { recoverableWindow } = await import('../../../../src/sources/binlog/window.js');
+    const segs = [seg(1, { start: '0-7-1', end: '0-7-3', endPos: 900 }), seg(2, { start: '0-7-3', end: '0-7-5', startPos: 900 })].map((s) => ({ ...s, key: 'k', indexKey: 'i' }));
+    const listing = { prefix: P, segments: segs, gaps: [], problems: [], gapRecords: [], orphans: [], invalid: [] };
+    const w = recoverableWindow(listing, [
+      { id: 'old', finishedAt: '2026-12-01T00:00:00.000Z', gtid: '0-7-0' },
+      { id: 'b1', finishedAt: '2026-12-02T16:00:10.000Z', gtid: '0-7-2' },
+      { id: 'b2', finishedAt: '2026-12-02T16:02:10.000Z', gtid: '0-7-4' },
+    ]);
+    expect(w).toEqual({ from: '2026-12-02T16:00:10.000Z', fromBackup: 'b1', to: '2026-12-02T16:02:30.000Z', gaps: [] });
+    expect(recoverableWindow({ ...listing, segments: [] }, [])).toBeNull();
+    expect(recoverableWindow(listing, [{ id: 'x', finishedAt: 'z', gtid: null }])!.from).toBeNull();
+  });
+});
