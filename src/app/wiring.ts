@@ -121,5 +121,6 @@ export function pruneSettings(c: Config): PruneSettings {
     keepFullCount: c.RETENTION_FULL_COUNT,
     keepDays: c.RETENTION_DAYS,
     incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,
+    binlogPrefix: c.BINLOG_PREFIX,
   };
 }

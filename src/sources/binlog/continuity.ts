@@ -58,13 +58,9 @@ export function checkContinuity(segments: readonly SegmentIndex[], gapRecords: r
       gaps.push({ from: rec.from ?? a?.lastEventTime ?? null, to: rec.to ?? b.firstEventTime, stream: b.stream, beforeSeq: b.seq, kind: 'recorded', reason: rec.reason });
       continue;
     }
-    if (!a) {
-      if (b.seq !== 1) {
-        problems.push({ kind: 'hole', stream: b.stream, seq: b.seq, message: `stream ${b.stream} starts at segment ${b.seq}: segments 1-${b.seq - 1} are missing` });
-        gaps.push({ from: null, to: b.firstEventTime, stream: b.stream, beforeSeq: b.seq, kind: 'hole', reason: `segments 1-${b.seq - 1} of ${b.stream} are missing` });
-      }
-      continue;
-    }
+    // The oldest segment may have any number: retention deletes the archive's beginning
+    // (retention.ts), and the window starts at a kept backup anyway.
+    if (!a) continue;
     if (a.stream !== b.stream) {
       if (!samePos(a.gtid.end, b.gtid.start) || b.seq !== 1) {
         gaps.push({

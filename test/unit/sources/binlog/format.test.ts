@@ -146,3 +146,26 @@ describe('recoverable window', () => {
     expect(recoverableWindow(listing, [{ id: 'x', finishedAt: 'z', gtid: null }])!.from).toBeNull();
   });
 });
+
+describe('binlog retention', () => {
+  test('keeps from the segment the oldest kept backup replays from; nothing deleted when no kept backup replays', async () => {
+    const { planBinlogRetention } = await import('../../../../src/sources/binlog/retention.js');
+    const segs = [
+      seg(1, { start: '', end: '0-7-3', endPos: 900 }),
+      seg(2, { start: '0-7-3', end: '0-7-5', startPos: 900, endPos: 1000 }),
+      seg(3, { start: '0-7-5', end: '0-7-8', startPos: 1000 }),
+    ].map((s) => ({ ...s, key: `d${s.seq}`, indexKey: `i${s.seq}` }));
+    const listing = { prefix: P, segments: segs, gaps: [], problems: [], gapRecords: [], orphans: [], invalid: [] };
+    const p = planBinlogRetention(listing, [
+      { id: 'new', finishedAt: 'b', gtid: '0-7-6' },
+      { id: 'old', finishedAt: 'a', gtid: '0-7-4' },
+    ]);
+    expect(p.keepFrom).toEqual({ stream: STREAM, seq: 2, backupId: 'old' });
+    expect(p.deleteKeys).toEqual(['i1', 'd1']);
+    expect(planBinlogRetention(listing, [{ id: 'x', finishedAt: 'a', gtid: '5-1-1' }]).deleteKeys).toEqual([]);
+    expect(planBinlogRetention(listing, []).deleteKeys).toEqual([]);
+  });
+  test('a pruned beginning is not a hole', () => {
+    expect(checkContinuity([seg(4, { start: '0-7-5', end: '0-7-6' })], [])).toEqual({ gaps: [], problems: [] });
+  });
+});
