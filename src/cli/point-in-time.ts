@@ -1,5 +1,7 @@
 /** `list`'s point-in-time part: the binlog archive's recoverable window (sources/binlog/window.ts). */
 import type { PhysicalPayload } from '../domain/manifest.js';
+import { fmtBytes } from '../domain/units.js';
+import type { ArchiveVerifyReport } from '../sources/binlog/verify.js';
 import { listArchive } from '../sources/binlog/reader.js';
 import { recoverableWindow, type PointInTimeWindow } from '../sources/binlog/window.js';
 import type { Catalog } from '../storage/catalog.js';
@@ -22,5 +24,12 @@ export function renderPointInTime(w: PointInTimeWindow | null): string {
       : `point in time: binlogs archived up to ${w.to ?? '(no commit yet)'}, but no backup can start a replay from them (take a backup)`,
   ];
   for (const g of w.gaps) lines.push(`  GAP from ${g.from ?? '(start)'} to ${g.to ?? '(now)'}: ${g.reason}`);
+  return lines.join('\n') + '\n';
+}
+
+export function renderArchiveVerify(prefix: string, r: ArchiveVerifyReport): string {
+  const lines = [`binlog archive ${prefix}: ${r.segments} segment(s), ${fmtBytes(r.rawBytes)} of binlog: ${r.ok ? 'ok' : `${r.problems.length} PROBLEM(S)`}`];
+  for (const p of r.problems) lines.push(`  ${p}`);
+  for (const g of r.gaps) lines.push(`  GAP from ${g.from ?? '(start)'} to ${g.to ?? '(now)'}: ${g.reason}`);
   return lines.join('\n') + '\n';
 }

@@ -18,6 +18,7 @@ import { BinlogArchiver, type ArchiverSettings } from '../../src/sources/binlog/
 import type { GapRecord } from '../../src/sources/binlog/index.js';
 import { formatGtidPos, includes, parseGtidPos } from '../../src/sources/binlog/gtid.js';
 import { listArchive, openSegment } from '../../src/sources/binlog/reader.js';
+import { verifyArchive } from '../../src/sources/binlog/verify.js';
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../helpers/mariadb.js';
 
 const PREFIX = 'backupmate/binlog/';
@@ -133,6 +134,18 @@ describe('binlog archive', () => {
     expect(await fresh.checksums(['shop'])).toEqual(await server.checksums(['shop']));
     expect(Number(await fresh.sql('SELECT COUNT(*) FROM shop.orders'))).toBe(68);
     await fresh.destroy();
+    // verify: continuity, every segment's sha256, the GTID order inside each.
+    const v = await verifyArchive(storage, PREFIX, { ageIdentityFile: identity });
+    expect(v).toMatchObject({ ok: true, problems: [], gaps: [], segments: l.segments.length });
+    // A changed segment is found and named.
+    const victim = l.segments[1]!;
+    const file = path.join(work, 'store', victim.key);
+    const saved = await fs.readFile(file);
+    await fs.writeFile(file, Buffer.concat([saved.subarray(0, saved.length - 1), Buffer.from([saved[saved.length - 1]! ^ 1])]));
+    const bad = await verifyArchive(storage, PREFIX, { ageIdentityFile: identity });
+    expect(bad.ok).toBe(false);
+    expect(bad.problems.join('\n')).toContain(victim.key);
+    await fs.writeFile(file, saved);
   }, 120_000);
 
   test('binlogs purged before they were archived: a gap is recorded and reported', async () => {
