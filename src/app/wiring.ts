@@ -133,5 +133,6 @@ export function pruneSettings(c: Config): PruneSettings {
     keepDays: c.RETENTION_DAYS,
     incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,
     objectLockDays: c.S3_OBJECT_LOCK_MODE ? c.S3_OBJECT_LOCK_DAYS : 0,
+    binlogPrefix: c.BINLOG_PREFIX,
   };
 }

@@ -101,6 +101,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .argument('[id]', 'a backup id, timestamp or unambiguous prefix (checks its whole chain), "latest" (default) or "all" (every backup in the store)')
     .option('--json', 'print the report as JSON instead of a table')
     .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
+    .option('--binlog', 'verify the binlog archive under BINLOG_PREFIX instead: continuity (numbering, positions, GTID sequence, no overlap, no hole), every segment\'s sha256, GTID order inside each')
     .addHelpText(
       'after',
       '\nPer backup: ok, corrupt (what is wrong, naming the object), could not check (why), or incomplete (no manifest).\n' +

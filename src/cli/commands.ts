@@ -37,6 +37,8 @@ import { checkError, renderChecks, runChecks } from '../check/check.js';
 import { querySingleValue, serverVersion } from '../mariadb/server.js';
 import { mariabackupVersion } from '../mariadb/mariabackup.js';
 import type { Storage } from '../storage/storage.js';
+import { pointInTimeOf, renderArchiveVerify, renderPointInTime } from './point-in-time.js';
+import { verifyArchive } from '../sources/binlog/verify.js';
 
 interface GlobalOpts {
   config?: string[];
@@ -206,11 +208,13 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'list');
   try {
-    const catalog = await readCatalog(makeStorage(c, logger), catalogPrefixes(c));
+    const storage = makeStorage(c, logger);
+    const catalog = await readCatalog(storage, catalogPrefixes(c));
+    const pointInTime = await pointInTimeOf(storage, c.BINLOG_PREFIX, catalog);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(catalogJson(catalog), null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...(catalogJson(catalog) as object), pointInTime }, null, 2) + '\n');
     } else {
-      process.stdout.write(renderCatalog(catalog));
+      process.stdout.write(renderCatalog(catalog) + renderPointInTime(pointInTime));
     }
   } finally {
     await closeLogger(logger);
@@ -310,11 +314,17 @@ async function restoreLocked(
  * when every checked backup is ok, 65 when one is corrupt, else the code of why one could not be
  * checked (78 no identity, 76 store, 74 scratch space...).
  */
-export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean }): Promise<void> {
+export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean; binlog?: boolean }): Promise<void> {
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'verify');
   const cancel = cancelOnSignals();
   try {
+    if (opts.binlog) {
+      const r = await verifyArchive(makeStorage(c, logger), c.BINLOG_PREFIX, { ageIdentityFile: c.AGE_IDENTITY_FILE || undefined, signal: cancel.signal });
+      process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : renderArchiveVerify(c.BINLOG_PREFIX, r));
+      if (!r.ok) throw new BackupmateError('INTEGRITY', `the binlog archive under ${c.BINLOG_PREFIX} failed verify: ${r.problems.length} problem(s)`);
+      return;
+    }
     const report = await runVerify(makeStorage(c, logger), logger, restoreSettings(c), { request: request ?? 'latest', signal: cancel.signal }, makeSources(c));
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderVerify(report));
     const err = verifyError(report);

@@ -145,6 +145,11 @@ export interface ConfigValues {
   DIRECTORY_BACKUP_PATHS: string;
   DIRECTORY_BACKUP_SCHEDULE: string;
   DIRECTORY_BACKUP_PREFIX: string;
+  BINLOG_ARCHIVE: boolean;
+  BINLOG_PREFIX: string;
+  BINLOG_SEGMENT_SECONDS: number;
+  BINLOG_SEGMENT_SIZE: number;
+  MARIADB_BINLOG_PATH: string;
   RETENTION_FULL_COUNT: number;
   RETENTION_DAYS: number;
   INCOMPLETE_GRACE_HOURS: number;
@@ -532,7 +537,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -1033,6 +1038,52 @@ export const SCHEMA: Schema = {
     example: 'db1/directories/',
   },
 
+  // Binlog archive (sources/binlog/)
+  BINLOG_ARCHIVE: {
+    format: 'bm-bool',
+    default: false,
+    env: 'BINLOG_ARCHIVE',
+    section: 'Binlog archive',
+    doc: 'true: the daemon streams the server\'s binary logs into the store continuously (mariadb-binlog --read-from-remote-server; DB_USER needs REPLICATION SLAVE, the server log_bin and a server_id), the base of point-in-time recovery.',
+    example: 'true',
+  },
+  BINLOG_PREFIX: {
+    format: 'bm-prefix',
+    default: 'backupmate/binlog/',
+    env: 'BINLOG_PREFIX',
+    section: 'Binlog archive',
+    doc: 'Key prefix of the binlog archive (segments and their index objects); must not contain, or lie inside, the backup prefixes.',
+    example: 'db1/binlog/',
+  },
+  BINLOG_SEGMENT_SECONDS: {
+    format: 'bm-int',
+    min: 1,
+    max: 3600,
+    default: 60,
+    env: 'BINLOG_SEGMENT_SECONDS',
+    section: 'Binlog archive',
+    doc: 'A segment of the binlog stream is closed and uploaded once it has been open this many seconds (at the next transaction boundary): the archive\'s data-loss window when the host dies.',
+    example: '10',
+  },
+  BINLOG_SEGMENT_SIZE: {
+    format: 'bm-bytes',
+    min: 64 * 1024,
+    max: 1024 * MiB,
+    default: 64 * MiB,
+    env: 'BINLOG_SEGMENT_SIZE',
+    section: 'Binlog archive',
+    doc: 'A segment is also closed once it holds this many bytes of binlog (at the next transaction boundary); a segment is held in memory while it is compressed and encrypted.',
+    example: '16MiB',
+  },
+  MARIADB_BINLOG_PATH: {
+    format: 'bm-program',
+    default: 'mariadb-binlog',
+    env: 'MARIADB_BINLOG_PATH',
+    section: 'Binlog archive',
+    doc: 'The mariadb-binlog program (Debian package mariadb-client) that streams the binlogs.',
+    example: '/usr/bin/mariadb-binlog',
+  },
+
   // Compression
   COMPRESSION: {
     format: 'bm-enum',
@@ -1431,6 +1482,16 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       if (dir === v[other]) return { key: 'DIRECTORY_BACKUP_PREFIX', reason: `must differ from ${other}`, related: [other] };
       if (dir.startsWith(v[other])) return { key: 'DIRECTORY_BACKUP_PREFIX', reason: `must not lie inside ${other}`, related: [other] };
       if (v[other].startsWith(dir)) return { key: 'DIRECTORY_BACKUP_PREFIX', reason: `must not contain ${other}`, related: [other] };
+      return undefined;
+    });
+  }
+  // The binlog archive lives apart from every backup prefix (prune and list read them separately).
+  for (const other of ['FULL_BACKUP_PREFIX', 'INCREMENTAL_BACKUP_PREFIX', 'DIRECTORY_BACKUP_PREFIX'] as const) {
+    when(['BINLOG_PREFIX', other], () => {
+      const b = v.BINLOG_PREFIX;
+      if (b === v[other]) return { key: 'BINLOG_PREFIX', reason: `must differ from ${other}`, related: [other] };
+      if (b.startsWith(v[other])) return { key: 'BINLOG_PREFIX', reason: `must not lie inside ${other}`, related: [other] };
+      if (v[other].startsWith(b)) return { key: 'BINLOG_PREFIX', reason: `must not contain ${other}`, related: [other] };
       return undefined;
     });
   }

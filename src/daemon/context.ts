@@ -38,6 +38,8 @@ export interface DaemonContext {
   readonly catalog: { readonly view: StoreCatalogView; readonly backups: readonly Manifest[] };
   /** Re-reads the store's catalog; never throws (a failed read is logged and shown by status). */
   refreshCatalog(): Promise<void>;
+  /** The binlog archive's state and lag (null: BINLOG_ARCHIVE is off). */
+  binlogArchive?(): import('./binlog.js').BinlogArchiveStatus | null;
   /** Keeps a failed job's exit code and stderr tail for its notification (the JobView keeps them short). */
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void;
 }

@@ -28,6 +28,8 @@ import type { CopyStatusView } from './protocol.js';
 import { jobLogFields, jobOutcome } from './alerts.js';
 import type { DaemonContext } from './context.js';
 import { ControlServer } from './control.js';
+import { binlogStatus, startBinlogArchive, type BinlogArchiveStatus } from './binlog.js';
+import type { BinlogArchiver } from '../sources/binlog/archiver.js';
 import { handlers } from './handlers/index.js';
 import { statusLine } from './handlers/status.js';
 import { procScan, removeDeadTempDirs, type ProcessScan } from './leftovers.js';
@@ -60,6 +62,8 @@ export class Daemon implements DaemonContext {
   private staleAlertedFor: string | null | undefined = undefined;
   /** Who uses which paths, for the removal of dead jobs' temp dirs; /proc unless a test says otherwise. */
   private readonly processes: ProcessScan = procScan();
+  /** BINLOG_ARCHIVE=true: the continuous binlog archive (daemon/binlog.ts). */
+  private binlog: BinlogArchiver | null = null;
 
   private constructor(
     private readonly loadOpts: LoadOptions,
@@ -109,6 +113,7 @@ export class Daemon implements DaemonContext {
     await this.control.listen();
     this.scheduler.start(scheduleValues(c), c.SCHEDULE_TIMEZONE);
     await this.notifier.ready(statusLine(this));
+    this.binlog = startBinlogArchive(c, this.storage, this.logger);
     this.logger.info('backupmate daemon ready', { event: 'daemon.ready', next: this.nextRuns() });
     const dead = markDeadJobs(this.state.jobs, this.logger);
     if (dead.length) {
@@ -135,6 +140,10 @@ export class Daemon implements DaemonContext {
 
   get jobs(): readonly JobView[] {
     return this.state.jobs;
+  }
+
+  binlogArchive(): BinlogArchiveStatus | null {
+    return binlogStatus(this.config, this.binlog);
   }
 
   get schedulesPaused(): boolean {
@@ -299,6 +308,7 @@ export class Daemon implements DaemonContext {
     if (this.staleTimer) clearInterval(this.staleTimer);
     await this.control?.close();
     await this.queue.shutdown();
+    await this.binlog?.stop();
     this.control?.dropClients();
     await this.saveChain;
     this.logger.info('backupmate daemon stopped', { event: 'daemon.stop', host: os.hostname() });

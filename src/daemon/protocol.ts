@@ -102,6 +102,8 @@ export interface StatusResult {
    * previous newest are kept). Absent from daemons before 0.2.
    */
   catalog?: StoreCatalogView;
+  /** BINLOG_ARCHIVE: streaming state, last archived event, lag in seconds, gaps seen; null when off. */
+  binlogArchive?: import('./binlog.js').BinlogArchiveStatus | null;
 }
 
 export interface StoredBackupView {

@@ -23,6 +23,7 @@ export function statusView(d: DaemonContext): StatusResult {
     store: d.storage.description,
     copy: d.copyStatus,
     catalog: d.catalog.view,
+    binlogArchive: d.binlogArchive?.() ?? null,
   };
 }
 
