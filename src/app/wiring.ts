@@ -12,6 +12,7 @@ import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js'
 import type { RestoreSettings } from '../restore/job.js';
 import type { PruneSettings } from '../retention/prune.js';
 import { createDriver } from '../storage/drivers/index.js';
+import type { RetryObserver } from '../metrics/metrics.js';
 import { logRetry, RetryStorage, type RetryPolicy } from '../storage/retry.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
@@ -22,10 +23,21 @@ import { VERSION } from '../version.js';
  * all, logging each retry to `logger` ('storage.retry'). Drivers with parted uploads (S3) retry
  * each part themselves with the same policy and log line (see storage/retry.ts).
  */
-export function makeStorage(c: Config, logger: Logger): Storage {
+export function makeStorage(c: Config, logger: Logger, retries?: RetryObserver): Storage {
   const policy: RetryPolicy = { attempts: c.RETRY_ATTEMPTS, baseDelayMs: c.RETRY_BASE_DELAY_MS, maxDelayMs: c.RETRY_MAX_DELAY_MS };
-  const driver = createDriver(c, { retry: policy, onRetry: (ev) => logRetry(logger, ev) });
-  return new RetryStorage(driver, { ...policy, log: logger });
+  // The store's label in backupmate_storage_retries_total: its description (no secrets).
+  let store = '';
+  const counted = () => retries?.storageRetried(store);
+  const driver = createDriver(c, {
+    retry: policy,
+    onRetry: (ev) => {
+      logRetry(logger, ev);
+      counted();
+    },
+  });
+  const storage = new RetryStorage(driver, { ...policy, log: logger, onRetry: counted });
+  store = storage.description;
+  return storage;
 }
 
 /** Which of the process's streams are terminals. */

@@ -36,6 +36,7 @@ import { localChecks, nodeProbe } from '../check/local.js';
 import { checkError, renderChecks, runChecks } from '../check/check.js';
 import { querySingleValue, serverVersion } from '../mariadb/server.js';
 import { mariabackupVersion } from '../mariadb/mariabackup.js';
+import { oneShotMetrics } from '../metrics/oneshot.js';
 
 interface GlobalOpts {
   config?: string[];
@@ -111,11 +112,22 @@ export async function backupCommand(
             ? { code: e.code, message: e.message, stage: e.details.stage as string | undefined, exitCode: e.details.exitCode as number | undefined, stderrTail: e.details.stderrTail as string[] | undefined }
             : { code: 'INTERNAL', message: errorText(e) },
     });
+  // METRICS_TEXTFILE (off when empty): this run's outcome and the store's catalog, written at the end.
+  const metrics = oneShotMetrics(c, logger);
+  let storage: Storage | undefined;
+  let failed = false;
   try {
-    const storage = makeStorage(c, logger);
+    storage = makeStorage(c, logger, metrics.metrics);
     await runBackupSequence(
       // --directories: the directory source plans and takes the backup (no server involved).
-      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger, ...(opts.directories ? { source: directorySource(c) } : {}) },
+      {
+        config: c,
+        settings: { backup: backupSettings(c), prune: pruneSettings(c) },
+        storage,
+        logger,
+        observer: metrics.metrics,
+        ...(opts.directories ? { source: directorySource(c) } : {}),
+      },
       {
         requested: kind,
         signal: cancel.signal,
@@ -125,7 +137,7 @@ export async function backupCommand(
         },
         onStart: (id) => {
           backupId = id;
-          say(`backing up to ${storage.description} as ${id}...`);
+          say(`backing up to ${storage!.description} as ${id}...`);
         },
         // Alerted before retention runs: a failed retention does not make the backup a failure.
         onStored: async (m) => {
@@ -135,10 +147,12 @@ export async function backupCommand(
       },
     );
   } catch (e) {
+    failed = true;
     await outcome(e instanceof BackupmateError && e.code === 'CANCELLED' ? 'cancelled' : 'failed', e);
     throw e;
   } finally {
     cancel.dispose();
+    await metrics.flush(storage, failed ? 'backup' : undefined);
     await closeLogger(logger);
   }
 }

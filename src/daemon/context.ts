@@ -8,6 +8,7 @@
 import type { Config } from '../config/load.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Storage } from '../storage/storage.js';
 import type { JobView, StoreCatalogView } from './protocol.js';
 import type { JobQueue } from './queue.js';
@@ -31,4 +32,6 @@ export interface DaemonContext {
   refreshCatalog(): Promise<void>;
   /** Keeps a failed job's exit code and stderr tail for its notification (the JobView keeps them short). */
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void;
+  /** The daemon's metrics (jobs report their ends to it); absent in tests that need none. */
+  readonly metrics?: Metrics;
 }

@@ -14,13 +14,16 @@ import { catalogPrefixes } from '../backup/decide.js';
 import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { secretValues } from '../config/redact.js';
-import { errorText } from '../domain/errors.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
 import type { Manifest } from '../domain/manifest.js';
 import { closeLogger, updateSecrets, type Logger } from '../log/logger.js';
 import { createNotifier, isStale, notifyChannels, staleAfterMs, type Notifier } from '../notify/notifier.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
+import { serveMetrics, type MetricsServer } from '../metrics/http.js';
+import { Metrics } from '../metrics/metrics.js';
+import { writeTextfile } from '../metrics/textfile.js';
 import { makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
 import { jobLogFields, jobOutcome } from './alerts.js';
 import type { DaemonContext } from './context.js';
@@ -55,6 +58,10 @@ export class Daemon implements DaemonContext {
   private staleAlertedFor: string | null | undefined = undefined;
   /** Who uses which paths, for the removal of dead jobs' temp dirs; /proc unless a test says otherwise. */
   private readonly processes: ProcessScan = procScan();
+  /** The process's metrics (METRICS_LISTEN, METRICS_TEXTFILE); fed by jobs, retries and catalog reads. */
+  readonly metrics = new Metrics();
+  private metricsServer: MetricsServer | null = null;
+  private textfileChain: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly loadOpts: LoadOptions,
@@ -63,7 +70,7 @@ export class Daemon implements DaemonContext {
     private readonly state: DaemonState,
   ) {
     this.config = config;
-    this.storage = makeStorage(config, logger);
+    this.storage = makeStorage(config, logger, this.metrics);
     this.queue = new JobQueue(state.nextJobSeq);
     this.notifier = new SystemdNotifier(logger);
     this.alerts = createNotifier(config, logger);
@@ -99,6 +106,12 @@ export class Daemon implements DaemonContext {
     // Before any job of ours can create one: what is in LOCAL_TEMP_DIR now belongs to dead jobs
     // (the option files hold the DB password) or to a live process beside us (a cron backup).
     await removeDeadTempDirs(c.LOCAL_TEMP_DIR, this.processes, this.logger);
+    if (c.METRICS_LISTEN) {
+      this.metricsServer = await serveMetrics(c.METRICS_LISTEN, this.metrics).catch((e: unknown) => {
+        throw new BackupmateError('CONFIG', `METRICS_LISTEN=${c.METRICS_LISTEN}: cannot listen (${errorText(e)})`, { key: 'METRICS_LISTEN' });
+      });
+      this.logger.info(`metrics at http://${this.metricsServer.address}/metrics`, { event: 'metrics.listen', address: this.metricsServer.address });
+    }
     this.control = new ControlServer(c.CONTROL_SOCKET, c.CONTROL_SOCKET_GROUP, handlers(this), this.logger);
     await this.control.listen();
     this.scheduler.start(scheduleValues(c), c.SCHEDULE_TIMEZONE);
@@ -108,7 +121,10 @@ export class Daemon implements DaemonContext {
     if (dead.length) {
       this.persist();
       // Nobody was told when it died: this is the first moment anyone can be (a failure alert).
-      for (const j of dead) void this.notifyFinished(j);
+      for (const j of dead) {
+        this.metrics.jobFailed(j.kind);
+        void this.notifyFinished(j);
+      }
       await removeDeadJobsLeftovers(dead, this.storage, this.logger, pruneSettings(c));
     }
     await this.refreshCatalog();
@@ -157,6 +173,8 @@ export class Daemon implements DaemonContext {
       const catalog = await readCatalog(this.storage, catalogPrefixes(this.config));
       const backups = catalog.backups.map((b) => b.manifest);
       this.catalog = { view: { newest: newestStored(backups), readAt: new Date().toISOString() }, backups };
+      this.metrics.storeCatalog(this.storage.description, backups);
+      this.writeMetricsFile();
     } catch (e) {
       this.catalog = { ...this.catalog, view: { ...this.catalog.view, error: errorText(e) } };
       this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
@@ -174,6 +192,8 @@ export class Daemon implements DaemonContext {
       if (job.state === 'failed') this.logger.error(`job ${job.id} failed: ${job.error?.message}`, fields);
       else this.logger.info(`job ${job.id} ${job.state}`, fields);
       if (ev === 'finished') {
+        if (job.state === 'failed' || job.state === 'crashed') this.metrics.jobFailed(job.kind);
+        this.writeMetricsFile();
         void this.notifyFinished(job);
         // A backup, or a prune after it, changed the store; a restore or verify did not, but
         // a cron backup may have meanwhile. Cheap next to a job.
@@ -213,6 +233,17 @@ export class Daemon implements DaemonContext {
     void this.alerts.stale({ host: os.hostname(), lastSuccessAt: episode, staleAfterMs: limit, now });
   }
 
+  /** METRICS_TEXTFILE after each job and catalog read; one write at a time; a failure is logged, never fatal. */
+  private writeMetricsFile(): void {
+    const file = this.config.METRICS_TEXTFILE;
+    if (!file || this.stopping) return;
+    this.textfileChain = this.textfileChain
+      .then(() => writeTextfile(file, this.metrics))
+      .catch((e: unknown) => {
+        this.logger.warn(errorText(e), { event: 'metrics.textfile', status: 'failed' });
+      });
+  }
+
   private persist(): void {
     const snapshot = JSON.parse(JSON.stringify(this.state)) as DaemonState;
     this.saveChain = this.saveChain
@@ -235,7 +266,7 @@ export class Daemon implements DaemonContext {
     }
     const prev = this.config;
     this.config = next;
-    this.storage = makeStorage(next, this.logger);
+    this.storage = makeStorage(next, this.logger, this.metrics);
     this.alerts = createNotifier(next, this.logger);
     // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
     // are added to its redaction and its level follows the new configuration.
@@ -246,7 +277,7 @@ export class Daemon implements DaemonContext {
     this.logger.info('configuration reloaded', { event: 'config.reload', status: 'applied', next: this.nextRuns() });
     // The store (or its prefixes) may be another now: status must not show the old one's backups.
     void this.refreshCatalog();
-    for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE'] as const) {
+    for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE', 'METRICS_LISTEN'] as const) {
       if (next[key] !== prev[key]) this.logger.warn(`${key} changed: restart the daemon for it to take effect`, { event: 'config.reload', key });
     }
     this.notifier.status(statusLine(this));
@@ -262,6 +293,8 @@ export class Daemon implements DaemonContext {
     if (this.staleTimer) clearInterval(this.staleTimer);
     await this.control?.close();
     await this.queue.shutdown();
+    await this.metricsServer?.close();
+    await this.textfileChain;
     this.control?.dropClients();
     await this.saveChain;
     this.logger.info('backupmate daemon stopped', { event: 'daemon.stop', host: os.hostname() });
