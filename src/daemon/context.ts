@@ -10,7 +10,8 @@ import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Storage } from '../storage/storage.js';
-import type { JobView, StoreCatalogView } from './protocol.js';
+import type { DrillReport } from '../drill/drill.js';
+import type { DrillSummaryView, JobView, StoreCatalogView } from './protocol.js';
 import type { JobQueue } from './queue.js';
 
 export interface DaemonContext {
@@ -34,4 +35,8 @@ export interface DaemonContext {
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void;
   /** The daemon's metrics (jobs report their ends to it); absent in tests that need none. */
   readonly metrics?: Metrics;
+  /** Keeps a drill's outcome in the daemon's state (status shows it). */
+  recordDrill?(r: DrillReport): void;
+  /** The last drill's outcome, as kept. */
+  readonly lastDrill?: DrillSummaryView;
 }

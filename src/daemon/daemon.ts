@@ -32,7 +32,8 @@ import { handlers } from './handlers/index.js';
 import { statusLine } from './handlers/status.js';
 import { procScan, removeDeadTempDirs, type ProcessScan } from './leftovers.js';
 import { SystemdNotifier } from './notify.js';
-import type { JobView, StoreCatalogView } from './protocol.js';
+import type { DrillSummaryView, JobView, StoreCatalogView } from './protocol.js';
+import type { DrillReport } from '../drill/drill.js';
 import { JobQueue } from './queue.js';
 import { markDeadJobs, removeDeadJobsLeftovers, reportLastFailures } from './recovery.js';
 import { Scheduler } from './scheduler.js';
@@ -85,6 +86,9 @@ export class Daemon implements DaemonContext {
       });
     });
     this.queue.onChange((job, ev) => this.onJobChange(job, ev));
+    // The last good drill survives a restart in the metrics too (a failed one is in status and the log).
+    const ld = state.lastDrill;
+    if (ld?.status === 'ok') this.metrics.drillEnded({ ok: true, at: new Date(ld.finishedAt), backupId: ld.backupId, timeToReadyMs: ld.timeToReadyMs });
   }
 
   /** Loads everything and starts; throws (CONFIG, STORAGE, BUSY...) when the daemon cannot run. */
@@ -156,6 +160,24 @@ export class Daemon implements DaemonContext {
   nextRuns(): { full: string | null; incremental: string | null; [schedule: string]: string | null } {
     const next = Object.entries(this.scheduler.next()).map(([name, at]) => [name, at?.toISOString() ?? null]);
     return { full: null, incremental: null, ...Object.fromEntries(next) };
+  }
+
+  get lastDrill(): DrillSummaryView | undefined {
+    return this.state.lastDrill;
+  }
+
+  recordDrill(r: DrillReport): void {
+    this.state.lastDrill = {
+      backupId: r.backupId,
+      status: r.status,
+      ...(r.failedStep ? { failedStep: r.failedStep } : {}),
+      ...(r.error ? { error: r.error.message } : {}),
+      finishedAt: r.finishedAt,
+      timeToReadyMs: r.timeToReadyMs,
+      stepsMs: r.stepsMs,
+      tablesChecked: r.tables.checked,
+    };
+    this.persist();
   }
 
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void {

@@ -22,6 +22,7 @@ export function statusView(d: DaemonContext): StatusResult {
     recent: jobs.slice(-10),
     store: d.storage.description,
     catalog: d.catalog.view,
+    ...(d.lastDrill ? { lastDrill: d.lastDrill } : {}),
   };
 }
 
