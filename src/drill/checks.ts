@@ -92,6 +92,14 @@ export async function checkTables(server: Querier, tables: readonly TableRef[]):
   return out;
 }
 
+/**
+ * Engines whose row estimate means "there were rows": InnoDB's is an estimate but never > 0 for
+ * an empty table it has analysed; MyISAM's and Aria's are exact. CSV (the log tables) and others
+ * report numbers that do not count rows, and mariabackup does not copy the log tables' contents.
+ */
+const COUNTED_ENGINES = new Set(['innodb', 'myisam', 'aria']);
+const LOG_TABLES = new Set(['mysql.general_log', 'mysql.slow_log']);
+
 /** The comparison with the backup-time inventory (pure): missing tables, tables restored empty. */
 export function inventoryVerdict(found: ReadonlyMap<string, number>, inventory: Inventory | undefined): { missing: string[]; emptied: string[] } {
   if (!inventory) return { missing: [], emptied: [] };
@@ -101,7 +109,7 @@ export function inventoryVerdict(found: ReadonlyMap<string, number>, inventory: 
     const name = tableName(t);
     const n = found.get(name);
     if (n === undefined) missing.push(name);
-    else if (n === 0 && (t.rows ?? 0) > 0) emptied.push(name);
+    else if (n === 0 && (t.rows ?? 0) > 0 && COUNTED_ENGINES.has((t.engine ?? '').toLowerCase()) && !LOG_TABLES.has(name)) emptied.push(name);
   }
   return { missing, emptied };
 }
