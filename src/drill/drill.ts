@@ -30,7 +30,9 @@ import { fmtBytes } from '../domain/units.js';
 import type { Logger } from '../log/logger.js';
 import { freeBytes } from '../mariadb/datadir.js';
 import { startScratchServer, type ScratchServer } from '../mariadb/scratch.js';
-import { runRestore, type RestoreSettings } from '../restore/job.js';
+import type { RestoreSettings } from '../restore/job.js';
+import { runSourceRestore } from '../restore/source-restore.js';
+import type { SourceRegistry } from '../sources/registry.js';
 import { physicalSummary, resolveRestoreChain } from '../sources/physical/chain.js';
 import { isPhysical } from '../sources/physical/payload.js';
 import { layoutOf } from '../sources/registry.js';
@@ -43,6 +45,8 @@ export type DrillStep = (typeof DRILL_STEPS)[number];
 
 export interface DrillSettings {
   restore: RestoreSettings;
+  /** The registered sources (app/sources.ts): the restore goes through the physical one. */
+  sources: SourceRegistry;
   /** DRILL_MARIADBD_OPTIONS, split on spaces. */
   mariadbdOptions: readonly string[];
   /** The server binary (default: mariadb/scratch.ts's). */
@@ -164,16 +168,18 @@ export async function runDrill(storage: Storage, logger: Logger, s: DrillSetting
     scratch = await fs.mkdtemp(path.join(tempDir, 'drill-'));
 
     begin('restore');
-    const restored = await runRestore(storage, log, s.restore, {
+    // The one restore path (restore/source-restore.ts), target-dir mode, into our own scratch.
+    const restored = await runSourceRestore(storage, log, s.restore, s.sources, {
       id: target.id,
       mode: 'target-dir',
-      targetDir: path.join(scratch, 'data'),
+      destination: path.join(scratch, 'data'),
+      source: 'physical',
       signal: req.signal,
       onProgress: req.onProgress,
     });
     report.downloadedBytes = restored.downloadedBytes;
     report.stepsMs.download = restored.timings.downloadMs;
-    report.stepsMs.prepare = restored.timings.prepareMs;
+    report.stepsMs.prepare = restored.timings[`${restored.applyName}Ms`];
 
     begin('start');
     server = await startScratchServer({
