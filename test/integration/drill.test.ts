@@ -20,6 +20,7 @@ import { backupmate, logLines, makeWorkdir, type Store } from '../helpers/backup
 import { ctl, jsonResult, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../helpers/mariadb.js';
 import { getFreePort } from '../helpers/ports.js';
+import { renderDrill } from '../../src/cli/format.js';
 
 const PASSWORD = 'dr1ll-pw';
 let source: PrivateServer;
@@ -103,6 +104,7 @@ describe('backupmate drill', () => {
 
     const { exitCode, report, stderr } = await drill(['latest']);
     expect({ exitCode, stderr, error: report.error }).toEqual({ exitCode: 0, stderr: '', error: undefined });
+    if (process.env.BACKUPMATE_SAMPLE_DIR) await fs.writeFile(path.join(process.env.BACKUPMATE_SAMPLE_DIR, 'drill.txt'), renderDrill(report as never));
     expect(report).toMatchObject({ status: 'ok', backupId: id.inc, chain: [id.full, id.inc] });
     expect(report.tables.failed).toEqual([]);
     expect(report.tables.missing).toEqual([]);
@@ -236,6 +238,7 @@ describe('metrics from the daemon', () => {
       expect({ exit: d.exitCode, stderr: d.stderr }).toEqual({ exit: 0, stderr: '' });
       expect((jsonResult(d.stdout) as Report).status).toBe('ok');
       const afterDrill = await get();
+      if (process.env.BACKUPMATE_SAMPLE_DIR) await fs.writeFile(path.join(process.env.BACKUPMATE_SAMPLE_DIR, 'metrics.txt'), afterDrill);
       expect(value(afterDrill, 'backupmate_drill_last_success_timestamp_seconds')).toBeGreaterThan(0);
       expect(value(afterDrill, 'backupmate_drill_time_to_ready_seconds')).toBeGreaterThan(0);
       const status = jsonResult((await ctl(daemon.socket, ['--json', 'status'])).stdout) as { lastDrill?: { status: string; timeToReadyMs: number } };
