@@ -5,7 +5,7 @@ import type { Manifest } from '../domain/manifest.js';
 import { isPhysical } from '../sources/physical/payload.js';
 import type { Catalog } from '../storage/catalog.js';
 import type { VerifyReport } from '../verify/report.js';
-import type { DrillReport } from '../drill/drill.js';
+import { DRILL_STEPS, type DrillReport } from '../drill/drill.js';
 
 export function renderTable(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -86,8 +86,10 @@ export function renderVerify(r: VerifyReport): string {
 /** A drill's report for a person (pure): the verdict, the time to ready and each step. */
 export function renderDrill(r: DrillReport): string {
   const lines: string[] = [];
-  const steps = Object.entries(r.stepsMs)
-    .map(([k, v]) => `${k} ${fmtDuration(v!)}`)
+  const ms = r.stepsMs;
+  const sub = ms.download !== undefined ? ` (download ${fmtDuration(ms.download)}, prepare ${fmtDuration(ms.prepare ?? 0)})` : '';
+  const steps = DRILL_STEPS.filter((k) => ms[k] !== undefined)
+    .map((k) => `${k} ${fmtDuration(ms[k]!)}${k === 'restore' ? sub : ''}`)
     .join(', ');
   if (r.status === 'ok') {
     lines.push(`drill of backup ${r.backupId} passed: restored server ready in ${fmtDuration(r.timeToReadyMs ?? 0)} (download, prepare, start)`);

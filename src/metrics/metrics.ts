@@ -53,8 +53,9 @@ export interface DrillObserver {
  * in the store; a gap = a hole found in the archived history.
  */
 export interface BinlogArchiveMetrics {
-  archiveLag(seconds: number): void;
-  archiveGap(count?: number): void;
+  /** `archive`: which archive (e.g. the server it follows); one series per archive. */
+  archiveLag(seconds: number, archive?: string): void;
+  archiveGap(count?: number, archive?: string): void;
 }
 
 /** The store's storage retries (storage/retry.ts RetryOptions.onRetry, drivers' onRetry). */
@@ -101,8 +102,9 @@ export class Metrics implements BackupObserver, DrillObserver, BinlogArchiveMetr
     this.drillLastFailure = g('backupmate_drill_last_failure_timestamp_seconds', 'When the last failed restore drill ended (Unix time).');
     this.drillReady = g('backupmate_drill_time_to_ready_seconds', 'Time to a ready server in the last successful drill (download, prepare, start): the backup\'s measured RTO.');
     this.drillFailures = c('backupmate_drill_failures_total', 'Restore drills that failed.');
-    this.binlogLag = g('backupmate_binlog_archive_lag_seconds', 'Seconds between now and the newest binlog event safely in the store.');
-    this.binlogGaps = c('backupmate_binlog_gaps_total', 'Holes found in the archived binlog history.');
+    // Labelled so that no sample exists until an archive reports: a lag of 0 would claim a healthy archive that does not exist.
+    this.binlogLag = g('backupmate_binlog_archive_lag_seconds', 'Seconds between now and the newest binlog event safely in the store.', ['archive']);
+    this.binlogGaps = c('backupmate_binlog_gaps_total', 'Holes found in the archived binlog history.', ['archive']);
     this.storeBackups = g('backupmate_store_backups', 'Valid backups in the store, by source and store.', ['source', 'store']);
     this.storeBytes = g('backupmate_store_bytes', 'Stored bytes of the valid backups in the store, by source and store.', ['source', 'store']);
     // Counters exist at 0 from the start, so rate() and increase() see the first failure.
@@ -135,12 +137,12 @@ export class Metrics implements BackupObserver, DrillObserver, BinlogArchiveMetr
     }
   }
 
-  archiveLag(seconds: number): void {
-    this.binlogLag.set(seconds);
+  archiveLag(seconds: number, archive = 'binlog'): void {
+    this.binlogLag.set({ archive }, seconds);
   }
 
-  archiveGap(count = 1): void {
-    this.binlogGaps.inc(count);
+  archiveGap(count = 1, archive = 'binlog'): void {
+    this.binlogGaps.inc({ archive }, count);
   }
 
   /** The store's valid backups as just read: counts and bytes per source, and the newest success per source and kind. */

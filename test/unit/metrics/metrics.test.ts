@@ -21,6 +21,8 @@ describe('Metrics', () => {
     const m = new Metrics();
     let t = await m.text();
     expect(sample(t, 'backupmate_up')).toBe(1);
+    // No archive has reported: no lag sample at all (0 would claim a healthy archive).
+    expect(t).not.toMatch(/^backupmate_binlog_archive_lag_seconds/m);
     expect(t).toMatch(/backupmate_info\{version="[^"]+"\} 1/);
     expect(sample(t, 'backupmate_job_failures_total', 'job="backup"')).toBe(0);
     m.backupEnded({ source: 'physical', kind: 'full', ok: true, at: new Date(1_000_000), durationMs: 2500, rawBytes: 10, storedBytes: 4 });
@@ -42,8 +44,8 @@ describe('Metrics', () => {
     expect(sample(t, 'backupmate_drill_last_success_timestamp_seconds')).toBe(3000);
     expect(sample(t, 'backupmate_drill_time_to_ready_seconds')).toBe(4.2);
     expect(sample(t, 'backupmate_drill_failures_total')).toBe(1);
-    expect(sample(t, 'backupmate_binlog_archive_lag_seconds')).toBe(7);
-    expect(sample(t, 'backupmate_binlog_gaps_total')).toBe(1);
+    expect(sample(t, 'backupmate_binlog_archive_lag_seconds', 'archive="binlog"')).toBe(7);
+    expect(sample(t, 'backupmate_binlog_gaps_total', 'archive="binlog"')).toBe(1);
   });
 
   test('the catalog gives counts and bytes per source and never moves a newer success back', async () => {
