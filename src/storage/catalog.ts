@@ -8,6 +8,7 @@ import { BackupmateError } from '../domain/errors.js';
 import { MANIFEST_NAME, parseManifest, type Manifest } from '../domain/manifest.js';
 import { BUILTIN_PAYLOADS, type PayloadParser } from '../sources/payloads.js';
 import type { LayoutEntry } from '../sources/registry.js';
+import { chainStatuses } from './chain-status.js';
 import { readAll, type Storage } from './storage.js';
 
 export interface CatalogEntry {
@@ -107,8 +108,9 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 
 /** The JSON shape of a listing, shared by `backupmate list --json` and the daemon's `list`. */
 export function catalogJson(catalog: Catalog): unknown {
+  const statuses = chainStatuses(catalog);
   return {
-    backups: catalog.backups.map((b) => ({ ...b.manifest, status: 'ok' })),
+    backups: catalog.backups.map((b) => ({ ...b.manifest, status: statuses.get(b.manifest.id) ?? 'ok' })),
     incomplete: catalog.incomplete.map((d) => ({
       id: d.id,
       source: { type: d.source },
