@@ -21,6 +21,7 @@ import type { Source, SourceBackupTarget } from '../sources/source.js';
 import { readCatalog } from '../storage/catalog.js';
 import { planBackup, type Plan } from '../sources/physical/plan.js';
 import type { Logger } from '../log/logger.js';
+import type { BackupObserver } from '../metrics/metrics.js';
 import { prune, type PruneSettings } from '../retention/prune.js';
 import type { Storage } from '../storage/storage.js';
 import { syncCopy, type CopyResult } from '../storage/copy.js';
@@ -50,6 +51,8 @@ export interface BackupSequenceDeps {
    * store on its own. Its failure fails nothing: it is reported (onCopied) and caught up later.
    */
   copy?: { storage: Storage; config: Config; prune: PruneSettings } | null;
+  /** Told of the backup's end, success or failure (metrics: metrics/metrics.ts). Must not throw. */
+  observer?: BackupObserver;
 }
 
 /** A source that plans its backups through the port's `plan` hook (sources/source.ts), e.g. DirectorySource. */
@@ -99,6 +102,30 @@ export interface BackupSequenceResult {
  * be written at all is reported by the preflight's own words.
  */
 export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
+  if (!deps.observer) return runSequence(deps, opts);
+  const observer = deps.observer;
+  const t0 = Date.now();
+  // The kind once the planner decided it; what was asked for when it failed before that.
+  let kind: string = opts.requested;
+  const source = deps.source?.type ?? 'physical';
+  try {
+    const r = await runSequence(deps, {
+      ...opts,
+      onDecided: (d) => {
+        kind = d.target.kind;
+        return opts.onDecided?.(d);
+      },
+    });
+    const m = r.manifest;
+    observer.backupEnded({ source: m.source.type, kind: m.kind, ok: true, at: new Date(m.finishedAt), durationMs: m.durationMs, rawBytes: m.rawBytes, storedBytes: m.storedBytes });
+    return r;
+  } catch (e) {
+    observer.backupEnded({ source, kind, ok: false, at: new Date(), durationMs: Date.now() - t0 });
+    throw e;
+  }
+}
+
+async function runSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
   const { config: c, storage, logger } = deps;
   const settings = deps.settings.backup;
   let serverVersion: string | undefined;

@@ -18,7 +18,7 @@ import { VERSION } from '../version.js';
 /** The command handlers the program dispatches to; injectable so parsing is unit-tested alone. */
 export type Handlers = Pick<
   typeof commands,
-  'backupCommand' | 'checkCommand' | 'configCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
+  'backupCommand' | 'checkCommand' | 'configCommand' | 'drillCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
 >;
 
 /**
@@ -35,7 +35,7 @@ export const CONFIG_OPTION_HELP =
   'environment variables still override); the same for every command';
 
 export function buildProgram(h: Handlers = commands): Command {
-  const { backupCommand, checkCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
+  const { backupCommand, checkCommand, configCommand, drillCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
   const program = new Command('backupmate')
     .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
     .version(VERSION, '-V, --version', 'print the version')
@@ -110,6 +110,21 @@ export function buildProgram(h: Handlers = commands): Command {
         'Needs free space in LOCAL_TEMP_DIR for the largest backup unpacked (removed after each backup).',
     )
     .action(async (id: string | undefined, _opts, cmd: Command) => verifyCommand(id, cmd.optsWithGlobals()));
+
+  program
+    .command('drill')
+    .description('prove a backup restores: restore its chain into LOCAL_TEMP_DIR, start a throwaway mariadbd on it, CHECK TABLE every table, compare with what the backup recorded')
+    .argument('[id]', 'a backup id, timestamp or unambiguous prefix, or "latest" (default)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      '\nMeasures the time to a ready server (download, prepare, start: the backup\'s honest RTO) and each step, and stores\n' +
+        'a small drill record next to the backup (list shows LAST_DRILL). Never touches MARIADB_DATADIR or the running server:\n' +
+        'the scratch server has its own socket and no TCP port (DRILL_MARIADBD_OPTIONS adds options). The scratch is deleted\n' +
+        'whatever happens. Exit status: 0 passed; 80 the server did not start or a table failed CHECK TABLE / is missing;\n' +
+        '65 a corrupt volume; 71 prepare failed; 74 no room in LOCAL_TEMP_DIR (the chain unpacked); 66 no such backup.',
+    )
+    .action(async (id: string | undefined, _opts, cmd: Command) => drillCommand(id, cmd.optsWithGlobals()));
 
   program
     .command('prune')

@@ -22,9 +22,9 @@ import { startHint } from '../restore/hint.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, connectionSettings, consoleMode, makeCopyStore, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import { backupSettings, connectionSettings, consoleMode, drillSettings, makeCopyStore, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
 import type { Manifest } from '../domain/manifest.js';
-import { renderCatalog, renderTable, renderVerify } from './format.js';
+import { renderCatalog, renderDrill, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
 import { directorySource, makeSources } from '../app/sources.js';
@@ -39,6 +39,10 @@ import { mariabackupVersion } from '../mariadb/mariabackup.js';
 import type { Storage } from '../storage/storage.js';
 import { pointInTimeOf, renderArchiveVerify, renderPointInTime } from './point-in-time.js';
 import { verifyArchive } from '../sources/binlog/verify.js';
+import { oneShotMetrics } from '../metrics/oneshot.js';
+import { DrillFailed, type DrillReport } from '../drill/drill.js';
+import { drillAndRecord } from '../drill/job.js';
+import { lastDrills, drillSummary } from '../drill/record.js';
 
 interface GlobalOpts {
   config?: string[];
@@ -117,8 +121,12 @@ export async function backupCommand(
             ? { code: e.code, message: e.message, stage: e.details.stage as string | undefined, exitCode: e.details.exitCode as number | undefined, stderrTail: e.details.stderrTail as string[] | undefined }
             : { code: 'INTERNAL', message: errorText(e) },
     });
+  // METRICS_TEXTFILE (off when empty): this run's outcome and the store's catalog, written at the end.
+  const metrics = oneShotMetrics(c, logger);
+  let storage: Storage | undefined;
+  let failed = false;
   try {
-    const storage = makeStorage(c, logger);
+    storage = makeStorage(c, logger, metrics.metrics);
     await runBackupSequence(
       // --directories: the directory source plans and takes the backup (no server involved).
       {
@@ -127,6 +135,7 @@ export async function backupCommand(
         storage,
         logger,
         copy: makeCopyStore(c, logger),
+        observer: metrics.metrics,
         ...(opts.directories ? { source: directorySource(c) } : {}),
       },
       {
@@ -138,7 +147,7 @@ export async function backupCommand(
         },
         onStart: (id) => {
           backupId = id;
-          say(`backing up to ${storage.description} as ${id}...`);
+          say(`backing up to ${storage!.description} as ${id}...`);
         },
         // Alerted before retention runs: a failed retention does not make the backup a failure.
         onStored: async (m) => {
@@ -165,10 +174,12 @@ export async function backupCommand(
       },
     );
   } catch (e) {
+    failed = true;
     await outcome(e instanceof BackupmateError && e.code === 'CANCELLED' ? 'cancelled' : 'failed', e);
     throw e;
   } finally {
     cancel.dispose();
+    await metrics.flush(storage, failed ? 'backup' : undefined);
     await closeLogger(logger);
   }
 }
@@ -211,10 +222,12 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
     const storage = makeStorage(c, logger);
     const catalog = await readCatalog(storage, catalogPrefixes(c));
     const pointInTime = await pointInTimeOf(storage, c.BINLOG_PREFIX, catalog);
+    // The newest drill record of each drilled backup (drill/record.ts): "last drilled: ok, 4m12s to ready".
+    const drills = await lastDrills(storage, catalog.backups);
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ ...(catalogJson(catalog) as object), pointInTime }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...(catalogJson(catalog) as object), pointInTime, lastDrills: Object.fromEntries(drills) }, null, 2) + '\n');
     } else {
-      process.stdout.write(renderCatalog(catalog) + renderPointInTime(pointInTime));
+      process.stdout.write(renderCatalog(catalog, new Map([...drills].map(([id, r]) => [id, drillSummary(r)]))) + renderPointInTime(pointInTime));
     }
   } finally {
     await closeLogger(logger);
@@ -331,6 +344,51 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
     if (err) throw err;
   } finally {
     cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
+/**
+ * `backupmate drill [<id>|latest]`: restores the backup into LOCAL_TEMP_DIR, starts a throwaway
+ * server on it, checks every table; the report on stdout (text, or JSON with --json). Exit 0 when
+ * it passed; else the failing step's code (65 corrupt volume, 71 prepare, 80 server or tables,
+ * 74 no room...). Alerts like a backup (NOTIFY_ON), writes METRICS_TEXTFILE when set.
+ */
+export async function drillCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean }): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'drill');
+  const cancel = cancelOnSignals();
+  const metrics = oneShotMetrics(c, logger);
+  const alerts = createNotifier(c, logger);
+  const started = new Date();
+  let storage: Storage | undefined;
+  let failed = false;
+  const print = (r: DrillReport) => process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : renderDrill(r));
+  try {
+    storage = makeStorage(c, logger, metrics.metrics);
+    const r = await drillAndRecord(storage, logger, drillSettings(c), { id: request?.trim() || 'latest', signal: cancel.signal, host: os.hostname() }, metrics.metrics);
+    print(r);
+    await alerts.jobFinished({ host: os.hostname(), jobId: null, kind: 'drill', trigger: 'manual', status: 'succeeded', backupId: r.backupId ?? undefined, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: Date.now() - started.getTime() });
+  } catch (e) {
+    failed = true;
+    if (e instanceof DrillFailed) print(e.report);
+    const err = e instanceof BackupmateError ? e : null;
+    await alerts.jobFinished({
+      host: os.hostname(),
+      jobId: null,
+      kind: 'drill',
+      trigger: 'manual',
+      status: err?.code === 'CANCELLED' ? 'cancelled' : 'failed',
+      backupId: e instanceof DrillFailed ? (e.report.backupId ?? undefined) : undefined,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - started.getTime(),
+      error: { code: err?.code ?? 'INTERNAL', message: errorText(e), stage: err?.details.stage as string | undefined },
+    });
+    throw e;
+  } finally {
+    cancel.dispose();
+    await metrics.flush(storage, failed ? 'drill' : undefined);
     await closeLogger(logger);
   }
 }

@@ -177,6 +177,10 @@ export interface ConfigValues {
   AGE_RECIPIENTS: string;
   AGE_IDENTITY_FILE: string;
   MANIFEST_HMAC_KEY: string;
+  METRICS_LISTEN: string;
+  METRICS_TEXTFILE: string;
+  DRILL_SCHEDULE: string;
+  DRILL_MARIADBD_OPTIONS: string;
 }
 
 export type ConfigKey = keyof ConfigValues;
@@ -271,7 +275,8 @@ type FormatName =
   | 'bm-s3-sse'
   | 'bm-s3-storage-class'
   | 'bm-hmac-key'
-  | 'bm-paths';
+  | 'bm-paths'
+  | 'bm-listen';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -518,6 +523,15 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if (problem) reject(problem);
     },
   },
+  // METRICS_LISTEN: HOST:PORT ([::1]:9187 for IPv6), or empty (off).
+  'bm-listen': {
+    coerce: (v: string) => v.trim(),
+    validate(x: unknown) {
+      if (x === '') return;
+      const m = typeof x === 'string' ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(x) : null;
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) reject('must be HOST:PORT (port 1-65535; [::1]:PORT for IPv6) or empty');
+    },
+  },
   'bm-schedule': {
     coerce(v: string) {
       const t = v.trim();
@@ -537,7 +551,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging', 'Metrics', 'Restore drills'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -1338,6 +1352,43 @@ export const SCHEMA: Schema = {
     section: 'Logging',
     doc: 'Least severe level that is logged: error, warn, info or debug.',
     example: 'debug',
+  },
+
+  // Metrics (metrics/)
+  METRICS_LISTEN: {
+    format: 'bm-listen',
+    default: '',
+    env: 'METRICS_LISTEN',
+    section: 'Metrics',
+    doc: 'HOST:PORT where the daemon serves Prometheus metrics at /metrics (plain HTTP, no authentication: keep it on loopback or a private network); empty = off.',
+    example: '127.0.0.1:9187',
+  },
+  METRICS_TEXTFILE: {
+    format: 'bm-path',
+    optional: true,
+    default: '',
+    env: 'METRICS_TEXTFILE',
+    section: 'Metrics',
+    doc: "File the same metrics are written to (atomically) after every job, for node_exporter's textfile collector; also from one-shot commands (cron); empty = off.",
+    example: '/var/lib/node_exporter/textfile/backupmate.prom',
+  },
+
+  // Restore drills (drill/)
+  DRILL_SCHEDULE: {
+    format: 'bm-schedule',
+    default: 'off',
+    env: 'DRILL_SCHEDULE',
+    section: 'Restore drills',
+    doc: 'When the daemon drills the latest backup (restores its chain into LOCAL_TEMP_DIR, starts a throwaway mariadbd, checks every table); same forms as FULL_BACKUP_SCHEDULE.',
+    example: 'daily',
+  },
+  DRILL_MARIADBD_OPTIONS: {
+    format: 'bm-text',
+    default: '',
+    env: 'DRILL_MARIADBD_OPTIONS',
+    section: 'Restore drills',
+    doc: "More mariadbd options for the drill's throwaway server, space-separated (e.g. --innodb-buffer-pool-size=1G); it always runs with --skip-networking, no binlog, no replication and its own socket.",
+    example: '--innodb-buffer-pool-size=512M',
   },
 };
 

@@ -8,11 +8,12 @@
 import type { Config } from '../config/load.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Storage } from '../storage/storage.js';
 import type { PruneSettings } from '../retention/prune.js';
 import type { CopyResult } from '../storage/copy.js';
-import type { CopyStatusView } from './protocol.js';
-import type { JobView, StoreCatalogView } from './protocol.js';
+import type { DrillReport } from '../drill/drill.js';
+import type { CopyStatusView, DrillSummaryView, JobView, StoreCatalogView } from './protocol.js';
 import type { JobQueue } from './queue.js';
 
 export interface DaemonContext {
@@ -42,4 +43,10 @@ export interface DaemonContext {
   binlogArchive?(): import('./binlog.js').BinlogArchiveStatus | null;
   /** Keeps a failed job's exit code and stderr tail for its notification (the JobView keeps them short). */
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void;
+  /** The daemon's metrics (jobs report their ends to it); absent in tests that need none. */
+  readonly metrics?: Metrics;
+  /** Keeps a drill's outcome in the daemon's state (status shows it). */
+  recordDrill?(r: DrillReport): void;
+  /** The last drill's outcome, as kept. */
+  readonly lastDrill?: DrillSummaryView;
 }

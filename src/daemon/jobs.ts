@@ -23,7 +23,7 @@ export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: J
       let estimate = 0;
       try {
         const { manifest } = await runBackupSequence(
-          { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage: d.storage, logger: d.logger, copy: d.copy, ...(source ? { source } : {}) },
+          { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage: d.storage, logger: d.logger, copy: d.copy, observer: d.metrics, ...(source ? { source } : {}) },
           {
             requested,
             requestedBy: reason,

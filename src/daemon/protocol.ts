@@ -17,7 +17,7 @@ import type { ErrorCode } from '../domain/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export type Method = 'status' | 'list' | 'backup' | 'cancel' | 'restore' | 'verify' | 'confirm';
+export type Method = 'status' | 'list' | 'backup' | 'cancel' | 'restore' | 'verify' | 'drill' | 'confirm';
 
 export interface Request {
   v: number;
@@ -56,7 +56,7 @@ export type DaemonMessage = EventMessage | ResultMessage | ErrorMessage;
  * next start records it so (never as cancelled: nobody asked for it to stop).
  */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'crashed';
-export type JobKind = 'backup' | 'restore' | 'verify';
+export type JobKind = 'backup' | 'restore' | 'verify' | 'drill';
 
 export interface JobView {
   id: string;
@@ -104,6 +104,19 @@ export interface StatusResult {
   catalog?: StoreCatalogView;
   /** BINLOG_ARCHIVE: streaming state, last archived event, lag in seconds, gaps seen; null when off. */
   binlogArchive?: import('./binlog.js').BinlogArchiveStatus | null;
+  /** The last restore drill's outcome (daemon/handlers/drill.ts); absent before the first drill. */
+  lastDrill?: DrillSummaryView;
+}
+
+export interface DrillSummaryView {
+  backupId: string | null;
+  status: 'ok' | 'failed';
+  failedStep?: string;
+  error?: string;
+  finishedAt: string;
+  timeToReadyMs: number | null;
+  stepsMs: Record<string, number | undefined>;
+  tablesChecked: number;
 }
 
 export interface StoredBackupView {

@@ -129,6 +129,8 @@ export const abortableSleep: Sleep = (ms, signal) =>
 
 export interface RetryOptions extends RetryPolicy {
   log: RetryLog;
+  /** Told of every retry after it is logged (metrics count them: app/wiring.ts). Must not throw. */
+  onRetry?: (ev: RetryEvent) => void;
   /**
    * What an error means. Default: the driver's own `classify` when `inner` is a StorageDriver,
    * else the shared reading (our errors, HTTP status, errno codes) of drivers/net-errors.ts.
@@ -199,7 +201,9 @@ export class RetryStorage implements Storage {
         if (isNotFound(e) || signal?.aborted || this.classify(e) !== 'transient') throw e;
         if (attempt >= attempts) throw gaveUp(e, attempt);
         const delayMs = backoffDelay(this.opts, attempt, this.opts.random);
-        logRetry(this.opts.log, { operation, key, attempt, attempts, delayMs, cause: errorText(e) });
+        const ev: RetryEvent = { operation, key, attempt, attempts, delayMs, cause: errorText(e) };
+        logRetry(this.opts.log, ev);
+        this.opts.onRetry?.(ev);
         await sleep(delayMs, signal);
       }
     }

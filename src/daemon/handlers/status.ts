@@ -24,6 +24,7 @@ export function statusView(d: DaemonContext): StatusResult {
     copy: d.copyStatus,
     catalog: d.catalog.view,
     binlogArchive: d.binlogArchive?.() ?? null,
+    ...(d.lastDrill ? { lastDrill: d.lastDrill } : {}),
   };
 }
 
