@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   DECLINED: { exit: 67, doc: 'the operation was not confirmed, nothing was changed' },
   /** The control protocol was violated (version mismatch, malformed message). */
   PROTOCOL: { exit: 79, doc: 'the control protocol failed (backupmatectl and daemon versions differ, or a malformed message)' },
+  /** A point-in-time restore asked for a moment the backups and the binlog archive cannot reach. */
+  NOT_RESTORABLE: { exit: 85, doc: 'the requested moment is outside the recoverable window (before the oldest usable backup, after the last archived event, or inside a gap of the binlog archive)' },
   /** A bug: anything we did not anticipate. */
   INTERNAL: { exit: 70, doc: 'an unexpected internal error (a bug: please report it with the log)' },
 } as const;

@@ -82,6 +82,7 @@ const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined, stderrShow
   BUSY: () => 'wait for the running job (backupmatectl status) or cancel it (backupmatectl cancel), then try again',
   DECLINED: () => 'nothing was changed; run the command again and confirm if you meant it',
   PROTOCOL: () => 'use backupmatectl and backupmate of the same version (backupmatectl --version, backupmate --version)',
+  NOT_RESTORABLE: () => 'pick a moment inside the restorable window the message names (backupmate list shows it), or restore a backup by its id',
   INTERNAL: (stage) =>
     stage === 'daemon'
       ? `the daemon died while this job ran (kill -9, out of memory, a crash or the host going down): see why in the log around the job's start (${LOG}; after a reboot add -b -1) and in dmesg; ` +
