@@ -27,14 +27,14 @@ export interface Catalog {
 /** Payload checks by source type: a SourceRegistry (its `get(type).parsePayload`) or a plain table. */
 export interface PayloadParsers {
   has(type: string): boolean;
-  get(type: string): { parsePayload(raw: unknown): unknown };
+  get(type: string): { parsePayload(raw: unknown, where?: string): unknown };
 }
 
 /** The payload check for `type`: the given sources' first, then the built-in ones. */
 function payloadParser(type: string, sources?: PayloadParsers): PayloadParser | undefined {
   if (sources?.has(type)) {
     const src = sources.get(type);
-    return (raw) => src.parsePayload(raw) as Manifest['source'];
+    return (raw, where) => src.parsePayload(raw, where) as Manifest['source'];
   }
   return BUILTIN_PAYLOADS[type];
 }

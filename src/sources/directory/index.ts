@@ -52,8 +52,8 @@ export class DirectorySource implements Source<DirectoryPayload> {
 
   constructor(private readonly settings: DirectorySourceSettings) {}
 
-  parsePayload(raw: unknown): DirectoryPayload {
-    return parseDirectoryPayload(raw);
+  parsePayload(raw: unknown, where?: string): DirectoryPayload {
+    return parseDirectoryPayload(raw, where);
   }
 
   /**
