@@ -16,6 +16,10 @@ import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import type { RestoreMode } from '../restore/job.js';
 import { startHint } from '../restore/hint.js';
+import { DEFAULT_BINLOG_PREFIX, describeReplay, pointInTimeSetup, replayHook, type PointInTimeSetup } from '../restore/pitr.js';
+import type { PitrRequest } from '../restore/pitr-plan.js';
+import type { ReplayResult } from '../sources/binlog/replay.js';
+import { parseGtid } from '../sources/binlog/replay-gtid.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
@@ -184,9 +188,12 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
 
 export async function restoreCommand(
   id: string | undefined,
-  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; directories?: boolean },
+  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; gtid?: string; directories?: boolean },
 ): Promise<void> {
   const mode: RestoreMode = checkRestoreArgs(id, opts);
+  if (opts.directories && opts.gtid !== undefined) {
+    throw new BackupmateError('USAGE', 'restore: --gtid replays database binlogs; it cannot be combined with --directories');
+  }
   const c = load(opts);
   // The human report goes to stdout; JSON log lines go to stderr and LOG_FILE.
   const logger = makeLogger(c, 'stderr', 'restore');
@@ -196,17 +203,36 @@ export async function restoreCommand(
     const settings = restoreSettings(c);
     const storage = makeStorage(c, logger);
     const sources = makeSources(c);
-    const latest = time !== undefined || id === undefined || id.trim() === 'latest';
+    const gtid = opts.gtid !== undefined ? parseGtid(opts.gtid) : undefined;
+    const latest = time !== undefined || gtid !== undefined || id === undefined || id.trim() === 'latest';
     // One restore for every source: --directories asks for directory backups; latest/--time
     // otherwise pick database backups; a named id restores whichever source's backup it is.
     const source = opts.directories ? 'directory' : latest ? 'physical' : undefined;
+    // --time/--gtid on database backups: a point in time (restore/pitr.ts) when the store has a
+    // binlog archive; --time without one keeps its older meaning and says so.
+    let pitr: PointInTimeSetup | null = null;
+    let replayed: ReplayResult | null = null;
+    const pitrRequest: PitrRequest | null = source === 'physical' && (time || gtid) ? (time ? { time } : { gtid: gtid! }) : null;
+    if (pitrRequest) {
+      const catalog = await readCatalog(storage, sources.layout, sources);
+      pitr = await pointInTimeSetup(storage, catalog.backups.map((b) => b.manifest), binlogPrefix(c), pitrRequest, logger, cancel.signal);
+      if (!pitr) {
+        process.stderr.write(
+          `note: the store holds no binlog archive under ${binlogPrefix(c)}: --time restores the newest backup finished at or before ${time!.toISOString()}, ` +
+            `i.e. the state of that backup, not of ${time!.toISOString()} (set BINLOG_ARCHIVE=on for point-in-time restores)\n`,
+        );
+      }
+    }
     const r = await runSourceRestore(storage, logger, settings, sources, {
-      id: id ?? 'latest',
-      time,
+      id: pitr ? pitr.plan.backup.id : (id ?? 'latest'),
+      time: pitr ? undefined : time,
       mode,
       source,
       destination: restoreDestination(mode, opts.targetDir, c.MARIADB_DATADIR),
       signal: cancel.signal,
+      ...(pitr
+        ? { beforePutBack: replayHook(storage, pitr, { tempDir: settings.tempDir, osUser: c.MARIADB_OS_USER, ageIdentityFile: c.AGE_IDENTITY_FILE || undefined, onReplayed: (x) => (replayed = x) }) }
+        : {}),
     }).catch(async (e: unknown) => {
       // "latest"/--time pick database backups only: say so when the store holds directory backups.
       if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || source !== 'physical') throw e;
@@ -233,6 +259,7 @@ export async function restoreCommand(
       `  chain applied in order: ${r.chain.join(' -> ')}`,
       `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, ${applied}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
     ];
+    if (pitr && replayed) lines.push(`  ${describeReplay(replayed, pitr.plan.request)}`);
     if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);
     // Which server the hint is about: a DB_SOCKET server still answering uses another datadir
     // (the restore refused otherwise), so this was a restore beside it.
@@ -344,4 +371,10 @@ export async function runCommand(opts: GlobalOpts): Promise<void> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+/** BINLOG_PREFIX when the configuration has the key (the binlog archive's section), else its default. */
+export function binlogPrefix(c: Config): string {
+  const v = (c as unknown as Record<string, unknown>).BINLOG_PREFIX;
+  return typeof v === 'string' && v !== '' ? v : DEFAULT_BINLOG_PREFIX;
 }
