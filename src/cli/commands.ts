@@ -16,8 +16,7 @@ import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import type { RestoreMode } from '../restore/job.js';
 import { startHint } from '../restore/hint.js';
-import { DEFAULT_BINLOG_PREFIX, describeReplay, pointInTimeSetup, replayHook, type PointInTimeSetup } from '../restore/pitr.js';
-import type { PitrRequest } from '../restore/pitr-plan.js';
+import { DEFAULT_BINLOG_PREFIX, describeReplay, replayHook, resolvePointInTime, type PointInTimeSetup } from '../restore/pitr.js';
 import type { ReplayResult } from '../sources/binlog/replay.js';
 import { parseGtid } from '../sources/binlog/replay-gtid.js';
 import { realOrResolved } from '../mariadb/datadir.js';
@@ -212,22 +211,24 @@ export async function restoreCommand(
     // binlog archive; --time without one keeps its older meaning and says so.
     let pitr: PointInTimeSetup | null = null;
     let replayed: ReplayResult | null = null;
-    const pitrRequest: PitrRequest | null = source === 'physical' && (time || gtid) ? (time ? { time } : { gtid: gtid! }) : null;
-    if (pitrRequest) {
+    if (source === 'physical' || (source === undefined && id !== undefined)) {
       const catalog = await readCatalog(storage, sources.layout, sources);
-      pitr = await pointInTimeSetup(storage, catalog.backups.map((b) => b.manifest), binlogPrefix(c), pitrRequest, logger, cancel.signal);
-      if (!pitr) {
-        process.stderr.write(
-          `note: the store holds no binlog archive under ${binlogPrefix(c)}: --time restores the newest backup finished at or before ${time!.toISOString()}, ` +
-            `i.e. the state of that backup, not of ${time!.toISOString()} (set BINLOG_ARCHIVE=on for point-in-time restores)\n`,
-        );
-      }
+      const resolved = await resolvePointInTime(
+        storage,
+        catalog.backups.map((b) => b.manifest),
+        binlogPrefix(c),
+        { id, time, gtid, timeZone: c.SCHEDULE_TIMEZONE },
+        logger,
+        cancel.signal,
+      );
+      pitr = resolved.setup;
+      if (resolved.note) process.stderr.write(resolved.note + '\n');
     }
     const r = await runSourceRestore(storage, logger, settings, sources, {
       id: pitr ? pitr.plan.backup.id : (id ?? 'latest'),
       time: pitr ? undefined : time,
       mode,
-      source,
+      source: pitr ? 'physical' : source,
       destination: restoreDestination(mode, opts.targetDir, c.MARIADB_DATADIR),
       signal: cancel.signal,
       ...(pitr

@@ -21,7 +21,7 @@ export function checkRestoreArgs(
   if (given.length !== 1) {
     throw new BackupmateError(
       'USAGE',
-      `restore: expected a backup id (or "latest"), --time "YYYY-MM-DD HH:MM:SS" or --gtid D-S-N, got ${given.length === 0 ? 'none' : given.join(' and ')}`,
+      `restore: expected a backup id (or "latest"), --time "YYYY-MM-DD HH:MM:SS" or --gtid D-S-N, got ${given.length === 0 ? 'neither' : `${given.length === 2 ? 'both' : 'all of'} (${given.join(' and ')})`}`,
     );
   }
   return modes[0];

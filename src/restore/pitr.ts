@@ -16,7 +16,9 @@ import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { parseRestoreTime } from '../domain/chain.js';
 import { BackupmateError } from '../domain/errors.js';
+import { idToDate, isBackupId } from '../domain/ids.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { isPhysical } from '../sources/physical/payload.js';
@@ -74,8 +76,16 @@ export interface PointInTimeSetup {
 }
 
 /** Reads the archive and plans; NOT_RESTORABLE (with the window) when the moment cannot be reached. */
-export async function planFromStore(storage: Storage, manifests: readonly Manifest[], prefix: string, request: PitrRequest, log: Logger, signal?: AbortSignal): Promise<PointInTimeSetup> {
-  const listing = await listArchive(storage, prefix, { signal });
+export async function planFromStore(
+  storage: Storage,
+  manifests: readonly Manifest[],
+  prefix: string,
+  request: PitrRequest,
+  log: Logger,
+  signal?: AbortSignal,
+  listed?: ArchiveListing,
+): Promise<PointInTimeSetup> {
+  const listing = listed ?? (await listArchive(storage, prefix, { signal }));
   for (const p of listing.problems) log.warn('binlog archive problem', { kind: p.kind, stream: p.stream, seq: p.seq, problem: p.message });
   const plan = planPointInTime(pitrBackupsOf(manifests), pitrArchiveOf(listing), request);
   log.info('point-in-time plan', {
@@ -164,9 +174,52 @@ export async function pointInTimeSetup(
   log: Logger,
   signal?: AbortSignal,
 ): Promise<PointInTimeSetup | null> {
-  if ('time' in request) {
-    const listing = await listArchive(storage, prefix, { signal });
-    if (listing.segments.length === 0 && listing.gapRecords.length === 0) return null;
+  const listing = await listArchive(storage, prefix, { signal });
+  if ('time' in request && listing.segments.length === 0 && listing.gapRecords.length === 0) return null;
+  return planFromStore(storage, manifests, prefix, request, log, signal, listing);
+}
+
+/**
+ * `backupmatectl restore <timestamp>` / `backupmate restore <timestamp>`: a backup id given
+ * exactly (20261202T040000Z, or the same instant written as a time) still means that backup; any
+ * other time form ("2026-12-02 14:05:17", "…T14:05:17+01:00") means that moment. Returns the
+ * moment, or null when `text` names a backup (or is no time at all: an id prefix, "latest").
+ */
+export function pointInTimeOfId(text: string, ids: readonly string[], timeZone: string | undefined): Date | null {
+  const t = text.trim();
+  if (t === 'latest' || ids.includes(t)) return null;
+  let when: Date;
+  try {
+    when = parseRestoreTime(t, timeZone);
+  } catch {
+    return null;
   }
-  return planFromStore(storage, manifests, prefix, request, log, signal);
+  if (ids.some((id) => isBackupId(id) && idToDate(id).getTime() === when.getTime())) return null;
+  return when;
+}
+
+/**
+ * What a restore request means for database backups: the point-in-time setup (or null: a plain
+ * restore of `id`/`time`), and the stderr note when --time falls back to its older meaning.
+ */
+export async function resolvePointInTime(
+  storage: Storage,
+  manifests: readonly Manifest[],
+  prefix: string,
+  args: { id?: string; time?: Date; gtid?: Gtid; timeZone?: string },
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<{ setup: PointInTimeSetup | null; note: string | null }> {
+  const time = args.time ?? (args.id !== undefined && args.gtid === undefined ? pointInTimeOfId(args.id, manifests.map((m) => m.id), args.timeZone) : null) ?? undefined;
+  if (!time && !args.gtid) return { setup: null, note: null };
+  const request: PitrRequest = args.gtid ? { gtid: args.gtid } : { time: time! };
+  const setup = await pointInTimeSetup(storage, manifests, prefix, request, log, signal);
+  if (setup) return { setup, note: null };
+  if (args.time === undefined) return { setup: null, note: null }; // a timestamp-like id without an archive: resolved as an id, as before
+  return {
+    setup: null,
+    note:
+      `note: the store holds no binlog archive under ${prefix}: --time restores the newest backup finished at or before ${time!.toISOString()}, ` +
+      `i.e. the state of that backup, not of ${time!.toISOString()} (set BINLOG_ARCHIVE=on for point-in-time restores)`,
+  };
 }
