@@ -133,3 +133,17 @@ describe('cutReplay', () => {
     expect(() => cutReplay(start, [tx('0-1-5', '10:00:09')], { time: new Date(T('10:00:05')) })).toThrow(/newer than the moment asked/);
   });
 });
+
+describe('pointInTimeOfId (backupmatectl restore <timestamp>)', () => {
+  // Imported lazily: pitr.ts pulls in the archive reader.
+  const ids = ['20261202T040000Z', '20261202T120000Z'];
+  it('an exact id, the same instant as a time, "latest" or a prefix name a backup; any other time is a moment', async () => {
+    const { pointInTimeOfId } = await import('../../../src/restore/pitr.js');
+    expect(pointInTimeOfId('20261202T040000Z', ids, 'UTC')).toBeNull();
+    expect(pointInTimeOfId('2026-12-02 04:00:00', ids, 'UTC')).toBeNull();
+    expect(pointInTimeOfId('latest', ids, 'UTC')).toBeNull();
+    expect(pointInTimeOfId('20261202T04', ids, 'UTC')).toBeNull();
+    expect(pointInTimeOfId('2026-12-02 14:05:17', ids, 'UTC')?.toISOString()).toBe('2026-12-02T14:05:17.000Z');
+    expect(pointInTimeOfId('2026-12-02T14:05:17+01:00', ids, 'UTC')?.toISOString()).toBe('2026-12-02T13:05:17.000Z');
+  });
+});
