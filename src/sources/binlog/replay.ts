@@ -171,7 +171,10 @@ export async function replayBinlogs(o: ReplayOptions): Promise<ReplayResult> {
     log: o.log,
     osUser: o.osUser,
     traverseRoot: o.traverseRoot,
-    extraOptions: o.serverOptions,
+    // Per-commit durability is pointless here: the result is used only after a clean shutdown
+    // (checked below), and a crash means restoring again. Without an fsync per replayed commit
+    // the replay is several times faster than `mariadb-binlog | mariadb` into a default server.
+    extraOptions: ['--innodb-flush-log-at-trx-commit=0', '--skip-innodb-doublewrite', ...(o.serverOptions ?? [])],
     signal: o.signal,
     // The restored datadir is thrown away if anything fails; keepUser=false still drops our user.
   });
@@ -226,6 +229,14 @@ export async function replayBinlogs(o: ReplayOptions): Promise<ReplayResult> {
     }
   } finally {
     await server.stop();
+  }
+  // The replayed commits are durable only through a clean shutdown (see extraOptions): a server
+  // that had to be killed may have lost the last ones, so that is a failed replay, never a success.
+  const logText = await fs.readFile(server.errorLog, 'utf8').catch(() => '');
+  if (!/Shutdown complete/.test(logText.split('\n').slice(-30).join('\n'))) {
+    throw new BackupmateError('TOOL_FAILED', `replay: the scratch server did not shut down cleanly (no "Shutdown complete" in ${server.errorLog}): the replayed state may be incomplete; nothing was put back`, {
+      stage: 'scratch-mariadbd',
+    });
   }
   const replayMs = Date.now() - t1;
   o.log.info('replay done', { reached: formatPosition(cut.stop), transactions: cut.transactions, replayMs, scanMs });
