@@ -78,7 +78,13 @@ export function buildProgram(h: Handlers = commands): Command {
     .command('restore')
     .description('download, verify (sha256), extract and prepare a backup, then put it in place')
     .argument('[id]', 'backup id (20261121T040000Z), a timestamp or unambiguous prefix of one, or "latest"; an incremental restores its whole chain')
-    .addOption(new Option('--time <when>', 'restore the newest backup finished at or before this time, e.g. "2026-11-21 10:30" (SCHEDULE_TIMEZONE)'))
+    .addOption(
+      new Option(
+        '--time <when>',
+        'restore the database to this moment, e.g. "2026-11-21 14:05:17" (SCHEDULE_TIMEZONE): the newest backup before it, then the archived binlogs replayed up to it',
+      ),
+    )
+    .addOption(new Option('--gtid <gtid>', 'restore the database up to and including this transaction, e.g. 0-1-4711 (replays the archived binlogs)'))
     .addOption(new Option('--target-dir <dir>', 'put the prepared backup in this new or empty directory'))
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
@@ -91,7 +97,13 @@ export function buildProgram(h: Handlers = commands): Command {
         'and the result is chown -R to MARIADB_OS_USER.\n' +
         '"latest" and --time pick the newest backup of the kind the restore needs: database backups, unless --directories\n' +
         'is given (--copy-back/--move-back always need a database backup). An id names that backup, whatever its kind:\n' +
-        'the id of a directory backup with --target-dir DIR recreates its paths under DIR (DIR/etc/mysql/my.cnf).',
+        'the id of a directory backup with --target-dir DIR recreates its paths under DIR (DIR/etc/mysql/my.cnf).\n' +
+        'Point in time (--time, --gtid; needs the binlog archive, BINLOG_ARCHIVE=on): the result holds every transaction\n' +
+        'committed before WHEN and none after; a transaction committed in the second WHEN itself is NOT replayed (binlog\n' +
+        'times have one-second resolution: ask for the next second to include it). The replay runs on a private server\n' +
+        'on the prepared copy before anything is put back. A moment outside the recoverable window is refused (exit 85)\n' +
+        'with the window and the nearest restorable moments. Without a binlog archive --time restores the newest backup\n' +
+        'finished at or before WHEN, and says so.',
     )
     .action(async (id: string | undefined, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
 

@@ -19,6 +19,9 @@ import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
 import type { RestoreMode } from '../restore/job.js';
 import { startHint } from '../restore/hint.js';
+import { DEFAULT_BINLOG_PREFIX, describeReplay, replayHook, resolvePointInTime, type PointInTimeSetup } from '../restore/pitr.js';
+import type { ReplayResult } from '../sources/binlog/replay.js';
+import { parseGtid } from '../sources/binlog/replay-gtid.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
@@ -236,9 +239,12 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
 
 export async function restoreCommand(
   id: string | undefined,
-  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; directories?: boolean },
+  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; gtid?: string; directories?: boolean },
 ): Promise<void> {
   const mode: RestoreMode = checkRestoreArgs(id, opts);
+  if (opts.directories && opts.gtid !== undefined) {
+    throw new BackupmateError('USAGE', 'restore: --gtid replays database binlogs; it cannot be combined with --directories');
+  }
   const c = load(opts);
   // The human report goes to stdout; JSON log lines go to stderr and LOG_FILE.
   const logger = makeLogger(c, 'stderr', 'restore');
@@ -262,24 +268,45 @@ export async function restoreCommand(
 
 async function restoreLocked(
   id: string | undefined,
-  opts: { targetDir?: string; directories?: boolean },
+  opts: { targetDir?: string; directories?: boolean; gtid?: string },
   x: { c: Config; logger: ReturnType<typeof makeLogger>; mode: RestoreMode; time: Date | undefined; settings: ReturnType<typeof restoreSettings>; storage: Storage; signal: AbortSignal },
 ): Promise<void> {
   const { c, logger, mode, time, settings, storage } = x;
   const cancel = { signal: x.signal };
   {
     const sources = makeSources(c);
-    const latest = time !== undefined || id === undefined || id.trim() === 'latest';
+    const gtid = opts.gtid !== undefined ? parseGtid(opts.gtid) : undefined;
+    const latest = time !== undefined || gtid !== undefined || id === undefined || id.trim() === 'latest';
     // One restore for every source: --directories asks for directory backups; latest/--time
     // otherwise pick database backups; a named id restores whichever source's backup it is.
     const source = opts.directories ? 'directory' : latest ? 'physical' : undefined;
+    // --time/--gtid on database backups: a point in time (restore/pitr.ts) when the store has a
+    // binlog archive; --time without one keeps its older meaning and says so.
+    let pitr: PointInTimeSetup | null = null;
+    let replayed: ReplayResult | null = null;
+    if (source === 'physical' || (source === undefined && id !== undefined)) {
+      const catalog = await readCatalog(storage, sources.layout, sources);
+      const resolved = await resolvePointInTime(
+        storage,
+        catalog.backups.map((b) => b.manifest),
+        binlogPrefix(c),
+        { id, time, gtid, timeZone: c.SCHEDULE_TIMEZONE },
+        logger,
+        cancel.signal,
+      );
+      pitr = resolved.setup;
+      if (resolved.note) process.stderr.write(resolved.note + '\n');
+    }
     const r = await runSourceRestore(storage, logger, settings, sources, {
-      id: id ?? 'latest',
-      time,
+      id: pitr ? pitr.plan.backup.id : (id ?? 'latest'),
+      time: pitr ? undefined : time,
       mode,
-      source,
+      source: pitr ? 'physical' : source,
       destination: restoreDestination(mode, opts.targetDir, c.MARIADB_DATADIR),
       signal: cancel.signal,
+      ...(pitr
+        ? { beforePutBack: replayHook(storage, pitr, { tempDir: settings.tempDir, osUser: c.MARIADB_OS_USER, ageIdentityFile: c.AGE_IDENTITY_FILE || undefined, onReplayed: (x) => (replayed = x) }) }
+        : {}),
     }).catch(async (e: unknown) => {
       // "latest"/--time pick database backups only: say so when the store holds directory backups.
       if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || source !== 'physical') throw e;
@@ -306,6 +333,7 @@ async function restoreLocked(
       `  chain applied in order: ${r.chain.join(' -> ')}`,
       `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, ${applied}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
     ];
+    if (pitr && replayed) lines.push(`  ${describeReplay(replayed, pitr.plan.request)}`);
     if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);
     // Which server the hint is about: a DB_SOCKET server still answering uses another datadir
     // (the restore refused otherwise), so this was a restore beside it.
@@ -465,4 +493,9 @@ export async function runCommand(opts: GlobalOpts): Promise<void> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+/** BINLOG_PREFIX when the configuration has the key (the binlog archive's section), else its default. */
+export function binlogPrefix(c: Config): string {
+  return c.BINLOG_PREFIX || DEFAULT_BINLOG_PREFIX;
 }

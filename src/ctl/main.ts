@@ -329,8 +329,12 @@ export function buildProgram(io: CtlIo): Command {
   program
     .command('restore')
     .description('have the daemon download, verify, prepare and put a backup in place')
-    .argument('[id]', 'backup id (20261121T040000Z), a timestamp or unambiguous prefix of one, or "latest"; an incremental restores its whole chain')
-    .addOption(new Option('--time <when>', 'restore the newest backup finished at or before this time, e.g. "2026-11-21 10:30" (SCHEDULE_TIMEZONE)'))
+    .argument(
+      '[id]',
+      'backup id (20261121T040000Z: exactly that backup), an unambiguous prefix, "latest", or any other time form ("2026-11-21 14:05:17"): that moment (point in time)',
+    )
+    .addOption(new Option('--time <when>', 'restore the database to this moment, e.g. "2026-11-21 14:05:17" (SCHEDULE_TIMEZONE): a backup, then the archived binlogs up to it'))
+    .addOption(new Option('--gtid <gtid>', 'restore the database up to and including this transaction, e.g. 0-1-4711'))
     .addOption(new Option('--target-dir <dir>', 'put the prepared backup in this new or empty directory (relative to the current directory)'))
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
@@ -338,11 +342,14 @@ export function buildProgram(io: CtlIo): Command {
     .option('--no-start', 'do not start MariaDB after --copy-back/--move-back')
     .addHelpText(
       'after',
-      '\nExactly one of --target-dir, --copy-back, --move-back, and either an id or --time. Before it stops MariaDB or\n' +
+      '\nExactly one of --target-dir, --copy-back, --move-back, and one of an id, --time or --gtid. Point in time\n' +
+        '(needs the binlog archive): every transaction committed before the moment, none after; one committed in that\n' +
+        'very second is not replayed (binlog times have one-second resolution). Outside the window: exit 85, with the\n' +
+        'window and the nearest restorable moments. Before it stops MariaDB or\n' +
         'replaces the datadir the daemon asks for a confirmation (answer y), unless --yes was given. Without a terminal\n' +
         'on stdin and without --yes, --copy-back/--move-back are declined at once (exit 67), before anything is downloaded.',
     )
-    .action(async (id: string | undefined, opts: { time?: string; targetDir?: string; copyBack?: boolean; moveBack?: boolean; yes?: boolean; start?: boolean }, cmd: Command) => {
+    .action(async (id: string | undefined, opts: { time?: string; gtid?: string; targetDir?: string; copyBack?: boolean; moveBack?: boolean; yes?: boolean; start?: boolean }, cmd: Command) => {
       const mode: RestoreParams['mode'] = checkRestoreArgs(id, opts);
       // Who can answer the confirmation: a person at the terminal stdin is (confirm() reads it).
       const interactive = io.isTTY.stdin;
@@ -356,6 +363,7 @@ export function buildProgram(io: CtlIo): Command {
       const params: RestoreParams = {
         ...(id !== undefined ? { id } : {}),
         ...(opts.time !== undefined ? { time: opts.time } : {}),
+        ...(opts.gtid !== undefined ? { gtid: opts.gtid } : {}),
         mode,
         // The daemon runs elsewhere (another cwd): send an absolute path.
         ...(opts.targetDir !== undefined ? { targetDir: path.resolve(io.cwd, opts.targetDir) } : {}),

@@ -351,6 +351,7 @@ export function renderRestore(x: unknown): string {
     const t = renderTimings(r.timings);
     if (t) lines.push(`  ${t}`);
   }
+  if (typeof r.replayed === 'string') lines.push(`  ${r.replayed}`);
   if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);
   if (r.mode === 'target-dir') lines.push(`  ready for MariaDB: start mariadbd with --datadir=${r.destination}, or copy it back with mariabackup --copy-back`);
   else if (r.serverStarted) lines.push('  MariaDB was started again');

@@ -145,8 +145,12 @@ export interface CancelParams {
 
 /** restore: params; result: RestoreResultView. Events: progress, then confirm (unless yes), then progress. */
 export interface RestoreParams {
+  /** A backup id (exactly: that backup), a prefix, "latest", or another time form: that moment (point in time, restore/pitr.ts). */
   id?: string;
+  /** A moment: point in time when the store has a binlog archive (else the newest backup finished by then). */
   time?: string;
+  /** Point in time up to and including this GTID (D-S-N). */
+  gtid?: string;
   mode: 'target-dir' | 'copy-back' | 'move-back';
   targetDir?: string;
   yes?: boolean;
@@ -175,6 +179,8 @@ export interface RestoreResultView {
   movedAside: string | null;
   serverStarted: boolean;
   timings: Record<string, number>;
+  /** Point in time: what the replay did (restore/pitr.ts describeReplay). */
+  replayed?: string;
 }
 
 /** list: params { } ; result: the same JSON as `backupmate list --json`. */

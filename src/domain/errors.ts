@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   STORE_LOCKED: { exit: 81, doc: 'another backupmate (named in the message: host, pid, job, since when) is at work on the same store prefix' },
   /** A restore drill's restored server would not start, or its data failed a check (CHECK TABLE, a missing table). */
   DRILL_FAILED: { exit: 80, doc: "a restore drill's server did not start or its data failed a check (CHECK TABLE, missing table or rows)" },
+  /** A point-in-time restore asked for a moment the backups and the binlog archive cannot reach. */
+  NOT_RESTORABLE: { exit: 85, doc: 'the requested moment is outside the recoverable window (before the oldest usable backup, after the last archived event, or inside a gap of the binlog archive)' },
   /** A bug: anything we did not anticipate. */
   INTERNAL: { exit: 70, doc: 'an unexpected internal error (a bug: please report it with the log)' },
 } as const;

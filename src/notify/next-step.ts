@@ -86,6 +86,7 @@ const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined, stderrShow
     'two hosts must not share FULL_BACKUP_PREFIX/INCREMENTAL_BACKUP_PREFIX in one store',
   DRILL_FAILED: () => 'the backup restores but its data is not sound: read the drill report (backupmate drill --json), take a new full backup and drill it',
   PROTOCOL: () => 'use backupmatectl and backupmate of the same version (backupmatectl --version, backupmate --version)',
+  NOT_RESTORABLE: () => 'pick a moment inside the restorable window the message names (backupmate list shows it), or restore a backup by its id',
   INTERNAL: (stage) =>
     stage === 'daemon'
       ? `the daemon died while this job ran (kill -9, out of memory, a crash or the host going down): see why in the log around the job's start (${LOG}; after a reboot add -b -1) and in dmesg; ` +
