@@ -139,6 +139,8 @@ export interface AzureStorageOptions extends AzureAuthSettings {
   blockSize: number;
   concurrency: number;
   requestTimeoutMs?: number;
+  /** Blobs per listing page (default 5,000, Azure's most); tests set it small to exercise paging. */
+  listPageSize?: number;
   /** Retries of the block and commit requests of a streamed put (absent: one attempt each). */
   uploadRetry?: RetryPolicy & { onRetry?: (ev: RetryEvent) => void; random?: () => number };
 }
@@ -323,7 +325,7 @@ export class AzureStorage implements StorageDriver {
 
   private async listNames(prefix: string, uncommitted: boolean): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
-    const pages = (await this.container()).listBlobsFlat({ prefix, ...(uncommitted ? { includeUncommitedBlobs: true } : {}) }).byPage({ maxPageSize: 5000 });
+    const pages = (await this.container()).listBlobsFlat({ prefix, ...(uncommitted ? { includeUncommitedBlobs: true } : {}) }).byPage({ maxPageSize: this.opts.listPageSize ?? 5000 });
     for (;;) {
       const next = await this.deadline(`listing ${prefix}`, undefined, () => pages.next());
       if (next.done) break;

@@ -122,7 +122,10 @@ export async function uploadBlocks(body: Readable, o: BlockUploadOptions): Promi
       // The body errored (a stage upstream failed), or we destroyed it on abort.
       fail(o.signal?.aborted ? o.signal.reason : e);
     }
-    if (failure === undefined && pendingBytes > 0) send(Buffer.concat(pending, pendingBytes));
+    if (failure === undefined && pendingBytes > 0) {
+      while (inFlight.size >= o.concurrency && failure === undefined) await Promise.race(inFlight);
+      if (failure === undefined) send(Buffer.concat(pending, pendingBytes));
+    }
     pending = [];
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;

@@ -36,6 +36,7 @@ export interface GcsStorageOptions {
   partSize: number;
   queueSize: number;
   requestTimeoutMs?: number;
+  listPageSize?: number;
   uploadRetry?: S3StorageOptions['uploadRetry'];
 }
 
@@ -53,6 +54,7 @@ export function gcsS3Options(o: GcsStorageOptions): S3StorageOptions {
     queueSize: o.queueSize,
     ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
     ...(o.uploadRetry ? { uploadRetry: o.uploadRetry } : {}),
+    ...(o.listPageSize ? { listPageSize: o.listPageSize } : {}),
     sse: '',
     storageClass: '',
     dialect: {

@@ -172,6 +172,8 @@ export interface S3StorageOptions {
   sseKmsKeyId?: string;
   /** S3_STORAGE_CLASS for backup volumes ('' or absent = STANDARD, the bucket's default). */
   storageClass?: string;
+  /** Keys per ListObjectsV2 page (absent: the server's default, 1,000 on S3); tests set it small to exercise paging. */
+  listPageSize?: number;
   /**
    * A service that speaks the S3 protocol under another name (GCS's XML API, ./gcs.ts): its
    * STORAGE value, description and the configuration keys its error hints name.
@@ -468,7 +470,7 @@ export class S3Storage implements StorageDriver {
     try {
       do {
         const page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.opts.listPageSize }),
         );
         for (const o of page.Contents ?? []) {
           if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified });
