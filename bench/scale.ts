@@ -24,10 +24,12 @@ import { S3Storage } from '../src/storage/drivers/s3.js';
 import { readCatalog } from '../src/storage/catalog.js';
 import type { Storage } from '../src/storage/storage.js';
 import { startAzurite, stopAllAzurites } from '../test/helpers/azurite.js';
-import { CLI } from '../test/helpers/backupmate.js';
+import { fileURLToPath } from 'node:url';
 import { startS3rver, stopAllS3rvers } from '../test/helpers/s3rver.js';
 
 const MiB = 1024 * 1024;
+/** The built CLI, next to this file's build (dist/bench/ -> dist/src/cli/). */
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/backupmate.js');
 const N = Number(process.env.BENCH_SCALE_BACKUPS ?? 10_000);
 const VOLUME_MB = Number(process.env.BENCH_SCALE_VOLUME_MB ?? 256);
 const FULL = 'scale/full/';
@@ -144,6 +146,7 @@ async function main(): Promise<void> {
             cliListMs: Math.round(cli.ms),
             cliListExit: cli.value.exitCode,
             cliListLines: cliLines,
+            ...(cli.value.exitCode ? { cliListError: String(cli.value.stderr).split('\n').filter(Boolean).slice(-3) } : {}),
           },
           memory: {
             volumeMiB: VOLUME_MB,
