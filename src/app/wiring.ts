@@ -14,6 +14,7 @@ import type { PruneSettings } from '../retention/prune.js';
 import { createDriver } from '../storage/drivers/index.js';
 import { logRetry, RetryStorage, type RetryPolicy } from '../storage/retry.js';
 import type { Storage } from '../storage/storage.js';
+import { copyConfig } from '../storage/copy-config.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -26,6 +27,16 @@ export function makeStorage(c: Config, logger: Logger): Storage {
   const policy: RetryPolicy = { attempts: c.RETRY_ATTEMPTS, baseDelayMs: c.RETRY_BASE_DELAY_MS, maxDelayMs: c.RETRY_MAX_DELAY_MS };
   const driver = createDriver(c, { retry: policy, onRetry: (ev) => logRetry(logger, ev) });
   return new RetryStorage(driver, { ...policy, log: logger });
+}
+
+/**
+ * The second store (COPY_STORAGE), as the backup sequence's copy step and the daemon's catch-up
+ * use it: its storage (same driver registry and retry policy as the primary), its configuration
+ * (storage/copy-config.ts) and its retention settings. null when no copy is configured.
+ */
+export function makeCopyStore(c: Config, logger: Logger): { storage: Storage; config: Config; prune: PruneSettings } | null {
+  const copy = copyConfig(c);
+  return copy ? { storage: makeStorage(copy, logger), config: copy, prune: pruneSettings(copy) } : null;
 }
 
 /** Which of the process's streams are terminals. */
@@ -121,5 +132,7 @@ export function pruneSettings(c: Config): PruneSettings {
     keepFullCount: c.RETENTION_FULL_COUNT,
     keepDays: c.RETENTION_DAYS,
     incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,
+    objectLockDays: c.S3_OBJECT_LOCK_MODE ? c.S3_OBJECT_LOCK_DAYS : 0,
+    binlogPrefix: c.BINLOG_PREFIX,
   };
 }

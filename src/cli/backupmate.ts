@@ -60,7 +60,10 @@ export function buildProgram(h: Handlers = commands): Command {
         'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.\n' +
         'With --directories: a full when there is no directory backup yet, when DIRECTORY_BACKUP_PATHS differs from the\n' +
         "newest one's or its chain has MAX_CHAIN_LENGTH incrementals; otherwise an incremental of what changed, appeared or\n" +
-        'was removed since the newest directory backup. No database server is needed.',
+        'was removed since the newest directory backup. No database server is needed.\n' +
+        'With COPY_STORAGE the backup is also copied to the second store (what the copy lacks; a copy that is down\n' +
+        'fails nothing and is caught up by the next run). Backup, prune and restore hold the store lock of the prefix:\n' +
+        'another backupmate at work there refuses them at once with exit 81, naming it (host, pid, job, since when).',
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 
@@ -68,6 +71,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .command('list')
     .description('list the backups in the store: id, kind, status, sizes, duration, LSNs')
     .option('--json', 'print JSON for machines instead of a table')
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .action(async (_opts, cmd: Command) => listCommand(cmd.optsWithGlobals()));
 
   program
@@ -79,6 +83,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--directories', 'restore a directory backup: "latest" and --time pick among directory backups (needs --target-dir)'))
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .addHelpText(
       'after',
       '\nExactly one of --target-dir, --copy-back, --move-back. With --copy-back/--move-back the server on\n' +
@@ -95,6 +100,8 @@ export function buildProgram(h: Handlers = commands): Command {
     .description("check that backups are restorable: manifest (and its MAC), chain, every volume's sha256, and the whole stream unpacked end to end")
     .argument('[id]', 'a backup id, timestamp or unambiguous prefix (checks its whole chain), "latest" (default) or "all" (every backup in the store)')
     .option('--json', 'print the report as JSON instead of a table')
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
+    .option('--binlog', 'verify the binlog archive under BINLOG_PREFIX instead: continuity (numbering, positions, GTID sequence, no overlap, no hole), every segment\'s sha256, GTID order inside each')
     .addHelpText(
       'after',
       '\nPer backup: ok, corrupt (what is wrong, naming the object), could not check (why), or incomplete (no manifest).\n' +
@@ -108,6 +115,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .command('prune')
     .description('apply retention (RETENTION_FULL_COUNT, RETENTION_DAYS): delete whole expired chains and stale incomplete backups')
     .option('--dry-run', 'list exactly what would be deleted, delete nothing')
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .action(async (_opts, cmd: Command) => pruneCommand(cmd.optsWithGlobals()));
 
   program

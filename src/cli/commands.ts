@@ -2,7 +2,10 @@
  * The one-shot command handlers: each loads the configuration, builds what it needs through the
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
-import { catalogPrefixes } from '../backup/decide.js';
+import { catalogPrefixes, storeLockOptions } from '../backup/decide.js';
+import { storeConfig } from '../storage/copy-config.js';
+import { objectLockChecks } from '../storage/object-lock-check.js';
+import { acquireStoreLock, withStoreLock } from '../storage/lock.js';
 import { runBackupSequence } from '../backup/sequence.js';
 import { parseRestoreTime } from '../domain/chain.js';
 import * as os from 'node:os';
@@ -14,21 +17,18 @@ import { redactedView } from '../config/redact.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
-import { runRestore, type RestoreMode } from '../restore/job.js';
+import type { RestoreMode } from '../restore/job.js';
 import { startHint } from '../restore/hint.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, connectionSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import { backupSettings, connectionSettings, consoleMode, makeCopyStore, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
 import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
 import { directorySource, makeSources } from '../app/sources.js';
-import { resolveId } from '../domain/ids.js';
-import { runSourceRestore } from '../restore/source-restore.js';
-import type { SourceRegistry } from '../sources/registry.js';
-import type { Storage } from '../storage/storage.js';
+import { restoreDestination, runSourceRestore } from '../restore/source-restore.js';
 import * as path from 'node:path';
 import { buildChains, summarize } from '../domain/chain.js';
 import { PROBLEM_PREFIX } from '../config/load.js';
@@ -36,9 +36,14 @@ import { localChecks, nodeProbe } from '../check/local.js';
 import { checkError, renderChecks, runChecks } from '../check/check.js';
 import { querySingleValue, serverVersion } from '../mariadb/server.js';
 import { mariabackupVersion } from '../mariadb/mariabackup.js';
+import type { Storage } from '../storage/storage.js';
+import { pointInTimeOf, renderArchiveVerify, renderPointInTime } from './point-in-time.js';
+import { verifyArchive } from '../sources/binlog/verify.js';
 
 interface GlobalOpts {
   config?: string[];
+  /** --store primary|copy (list, restore, verify, prune): which store the command works on. */
+  store?: string;
 }
 
 /**
@@ -50,8 +55,9 @@ export function loadOptions(opts: GlobalOpts): { files?: string[]; onlyFiles: bo
   return { files: opts.config, onlyFiles: !!opts.config?.length };
 }
 
+/** The configuration, seen from the store `--store` names (storage/copy-config.ts). */
 function load(opts: GlobalOpts): Config {
-  return loadConfig(loadOptions(opts));
+  return storeConfig(loadConfig(loadOptions(opts)), opts.store);
 }
 
 /** Cancels the job on SIGINT/SIGTERM: children are killed, uploads aborted, no manifest. */
@@ -115,7 +121,14 @@ export async function backupCommand(
     const storage = makeStorage(c, logger);
     await runBackupSequence(
       // --directories: the directory source plans and takes the backup (no server involved).
-      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger, ...(opts.directories ? { source: directorySource(c) } : {}) },
+      {
+        config: c,
+        settings: { backup: backupSettings(c), prune: pruneSettings(c) },
+        storage,
+        logger,
+        copy: makeCopyStore(c, logger),
+        ...(opts.directories ? { source: directorySource(c) } : {}),
+      },
       {
         requested: kind,
         signal: cancel.signal,
@@ -131,6 +144,23 @@ export async function backupCommand(
         onStored: async (m) => {
           say(summaryLine(m));
           await outcome('succeeded');
+        },
+        // The copy being behind fails nothing; it is said, and alerted as a failed copy.
+        onCopied: async (r) => {
+          if (r.error === null) {
+            if (r.copied.length) say(`copied to ${r.store}: ${r.copied.join(', ')}`);
+            return;
+          }
+          say(`the copy to ${r.store} is behind (${r.missing} backup(s) missing): ${r.error}; caught up by the next run`);
+          await alerts.jobFinished({
+            host: os.hostname(),
+            jobId: null,
+            kind: 'copy',
+            trigger: 'manual',
+            status: 'failed',
+            backupId,
+            error: { code: r.errorCode ?? 'INTERNAL', message: r.error },
+          });
         },
       },
     );
@@ -153,7 +183,11 @@ export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Pro
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'prune');
   try {
-    const r = await prune(makeStorage(c, logger), logger, pruneSettings(c), { dryRun: !!opts.dryRun });
+    const storage = makeStorage(c, logger);
+    // A dry run deletes nothing: it needs no lock (and is not refused while a backup runs).
+    const r = opts.dryRun
+      ? await prune(storage, logger, pruneSettings(c), { dryRun: true })
+      : await withStoreLock(storage, { ...storeLockOptions(c, 'prune'), logger }, () => prune(storage, logger, pruneSettings(c), { dryRun: false }));
     const verb = r.dryRun ? 'would delete' : 'deleted';
     const lines: string[] = [];
     if (c.RETENTION_FULL_COUNT === 0 && c.RETENTION_DAYS === 0) {
@@ -174,11 +208,13 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'list');
   try {
-    const catalog = await readCatalog(makeStorage(c, logger), catalogPrefixes(c));
+    const storage = makeStorage(c, logger);
+    const catalog = await readCatalog(storage, catalogPrefixes(c));
+    const pointInTime = await pointInTimeOf(storage, c.BINLOG_PREFIX, catalog);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(catalogJson(catalog), null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...(catalogJson(catalog) as object), pointInTime }, null, 2) + '\n');
     } else {
-      process.stdout.write(renderCatalog(catalog));
+      process.stdout.write(renderCatalog(catalog) + renderPointInTime(pointInTime));
     }
   } finally {
     await closeLogger(logger);
@@ -198,45 +234,64 @@ export async function restoreCommand(
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
     const settings = restoreSettings(c);
     const storage = makeStorage(c, logger);
-    const sources = makeSources(c);
-    // A registered source's backups (directory) restore through the generic job: asked for with
-    // --directories (latest/--time then pick among them), or named by id.
-    const sourceType = opts.directories ? 'directory' : time === undefined && id !== undefined ? await registeredSourceOf(storage, sources, id) : undefined;
-    if (sourceType !== undefined) {
-      const modes = sources.get(sourceType).modes;
-      if (!modes.includes(mode)) {
-        throw new BackupmateError('USAGE', `restore: ${sourceType} backups are restored with ${modes.map((m) => `--${m}${m === 'target-dir' ? ' DIR' : ''}`).join(' or ')}, not --${mode}`);
-      }
-      const r = await runSourceRestore(storage, logger, settings, sources, { id: id ?? 'latest', time, mode, destination: opts.targetDir!, signal: cancel.signal });
-      process.stdout.write(
-        [
-          `restored ${r.source} backup ${r.id} into ${r.destination} (${r.mode})`,
-          `  chain applied in order: ${r.chain.join(' -> ')}`,
-          `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, apply ${fmtDuration(r.timings.applyMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
-        ].join('\n') + '\n',
-      );
-      return;
+    // No writer (backup, prune) may change the store under the restore: the store lock.
+    const lock = await acquireStoreLock(storage, { ...storeLockOptions(c, 'restore'), logger });
+    try {
+      await restoreLocked(id, opts, { c, logger, mode, time, settings, storage, signal: AbortSignal.any([cancel.signal, lock.lost]) });
+    } finally {
+      await lock.release();
     }
-    const r = await runRestore(storage, logger, settings, {
+  } finally {
+    cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
+async function restoreLocked(
+  id: string | undefined,
+  opts: { targetDir?: string; directories?: boolean },
+  x: { c: Config; logger: ReturnType<typeof makeLogger>; mode: RestoreMode; time: Date | undefined; settings: ReturnType<typeof restoreSettings>; storage: Storage; signal: AbortSignal },
+): Promise<void> {
+  const { c, logger, mode, time, settings, storage } = x;
+  const cancel = { signal: x.signal };
+  {
+    const sources = makeSources(c);
+    const latest = time !== undefined || id === undefined || id.trim() === 'latest';
+    // One restore for every source: --directories asks for directory backups; latest/--time
+    // otherwise pick database backups; a named id restores whichever source's backup it is.
+    const source = opts.directories ? 'directory' : latest ? 'physical' : undefined;
+    const r = await runSourceRestore(storage, logger, settings, sources, {
       id: id ?? 'latest',
       time,
       mode,
-      targetDir: opts.targetDir,
+      source,
+      destination: restoreDestination(mode, opts.targetDir, c.MARIADB_DATADIR),
       signal: cancel.signal,
     }).catch(async (e: unknown) => {
       // "latest"/--time pick database backups only: say so when the store holds directory backups.
-      if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || (id !== undefined && id.trim() !== 'latest')) throw e;
+      if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || source !== 'physical') throw e;
       const others = await readCatalog(storage, sources.layout, sources).then(
-        (cat) => cat.backups.filter((b) => sources.has(b.manifest.source.type)).length,
+        (cat) => cat.backups.filter((b) => b.manifest.source.type === 'directory').length,
         () => 0,
       );
       if (others === 0) throw e;
       throw new BackupmateError(e.code, `${e.message}; the store holds ${others} directory backup(s): restore those with --directories --target-dir DIR`, e.details, { cause: e });
     });
+    const applied = `${r.applyName} ${fmtDuration(r.timings[`${r.applyName}Ms`] ?? 0)}`;
+    if (r.source !== 'physical') {
+      process.stdout.write(
+        [
+          `restored ${r.source} backup ${r.id} into ${r.destination} (${r.mode})`,
+          `  chain applied in order: ${r.chain.join(' -> ')}`,
+          `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, ${applied}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
+        ].join('\n') + '\n',
+      );
+      return;
+    }
     const lines = [
       `restored backup ${r.id} into ${r.destination} (${r.mode})`,
       `  chain applied in order: ${r.chain.join(' -> ')}`,
-      `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, prepare ${fmtDuration(r.timings.prepareMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
+      `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, ${applied}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
     ];
     if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);
     // Which server the hint is about: a DB_SOCKET server still answering uses another datadir
@@ -251,9 +306,6 @@ export async function restoreCommand(
     const destination = await realOrResolved(r.destination);
     for (const l of startHint({ mode: r.mode, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
-  } finally {
-    cancel.dispose();
-    await closeLogger(logger);
   }
 }
 
@@ -262,11 +314,17 @@ export async function restoreCommand(
  * when every checked backup is ok, 65 when one is corrupt, else the code of why one could not be
  * checked (78 no identity, 76 store, 74 scratch space...).
  */
-export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean }): Promise<void> {
+export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean; binlog?: boolean }): Promise<void> {
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'verify');
   const cancel = cancelOnSignals();
   try {
+    if (opts.binlog) {
+      const r = await verifyArchive(makeStorage(c, logger), c.BINLOG_PREFIX, { ageIdentityFile: c.AGE_IDENTITY_FILE || undefined, signal: cancel.signal });
+      process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : renderArchiveVerify(c.BINLOG_PREFIX, r));
+      if (!r.ok) throw new BackupmateError('INTEGRITY', `the binlog archive under ${c.BINLOG_PREFIX} failed verify: ${r.problems.length} problem(s)`);
+      return;
+    }
     const report = await runVerify(makeStorage(c, logger), logger, restoreSettings(c), { request: request ?? 'latest', signal: cancel.signal }, makeSources(c));
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderVerify(report));
     const err = verifyError(report);
@@ -275,23 +333,6 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
     cancel.dispose();
     await closeLogger(logger);
   }
-}
-
-/**
- * The source type of the backup `id` names, when that source is in `sources` (e.g. directory);
- * undefined for a physical backup or an id that does not resolve (runRestore then reports it).
- */
-async function registeredSourceOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
-  if (id.trim() === 'latest') return undefined;
-  const catalog = await readCatalog(storage, sources.layout, sources);
-  let resolved: string;
-  try {
-    resolved = resolveId(id.trim(), catalog.backups.map((b) => b.manifest.id));
-  } catch {
-    return undefined;
-  }
-  const type = catalog.backups.find((b) => b.manifest.id === resolved)?.manifest.source.type;
-  return type !== undefined && sources.has(type) ? type : undefined;
 }
 
 /**
@@ -306,7 +347,7 @@ export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): P
   for (const w of c.warnings) process.stderr.write(`backupmate: warning: ${w}\n`);
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
   if (what === 'check') {
-    const results = await localChecks(c, nodeProbe());
+    const results = [...(await localChecks(c, nodeProbe())), ...(await objectLockChecks(c))];
     const problems = results.filter((r) => !r.ok).map((r) => PROBLEM_PREFIX + r.text);
     if (problems.length) throw new BackupmateError('CONFIG', problems.join('\n'), { problems });
     process.stdout.write('configuration is valid\n' + results.map((r) => `  ok: ${r.text}\n`).join(''));

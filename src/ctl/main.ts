@@ -277,7 +277,8 @@ export function buildProgram(io: CtlIo): Command {
     .addHelpText(
       'after',
       '\nExit status 0 on success, else the status of the error code (see the README): e.g. 68 the daemon is not\n' +
-        'running, 77 no permission on the socket, 67 not confirmed, 79 protocol mismatch.',
+        'running, 77 no permission on the socket, 67 not confirmed, 79 protocol mismatch, 81 another backupmate\n' +
+        'holds the store lock of the prefix.',
     );
 
   program

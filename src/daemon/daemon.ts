@@ -10,7 +10,7 @@
  * rejected with a logged reason and the old one stays in force.
  */
 import * as os from 'node:os';
-import { catalogPrefixes } from '../backup/decide.js';
+import { catalogPrefixes, storeLockOptions } from '../backup/decide.js';
 import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { secretValues } from '../config/redact.js';
@@ -21,10 +21,15 @@ import { createNotifier, isStale, notifyChannels, staleAfterMs, type Notifier } 
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
+import { makeCopyStore, makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
+import { syncCopy, type CopyResult } from '../storage/copy.js';
+import type { PruneSettings } from '../retention/prune.js';
+import type { CopyStatusView } from './protocol.js';
 import { jobLogFields, jobOutcome } from './alerts.js';
 import type { DaemonContext } from './context.js';
 import { ControlServer } from './control.js';
+import { binlogStatus, startBinlogArchive, type BinlogArchiveStatus } from './binlog.js';
+import type { BinlogArchiver } from '../sources/binlog/archiver.js';
 import { handlers } from './handlers/index.js';
 import { statusLine } from './handlers/status.js';
 import { procScan, removeDeadTempDirs, type ProcessScan } from './leftovers.js';
@@ -39,6 +44,8 @@ import { lastSuccessAt, loadState, newestStored, recordJob, saveState, type Daem
 export class Daemon implements DaemonContext {
   config: Config;
   storage: Storage;
+  copy: { storage: Storage; config: Config; prune: PruneSettings } | null;
+  copyStatus: CopyStatusView | null = null;
   readonly queue: JobQueue;
   readonly startedAt = new Date();
   stopping = false;
@@ -55,6 +62,8 @@ export class Daemon implements DaemonContext {
   private staleAlertedFor: string | null | undefined = undefined;
   /** Who uses which paths, for the removal of dead jobs' temp dirs; /proc unless a test says otherwise. */
   private readonly processes: ProcessScan = procScan();
+  /** BINLOG_ARCHIVE=true: the continuous binlog archive (daemon/binlog.ts). */
+  private binlog: BinlogArchiver | null = null;
 
   private constructor(
     private readonly loadOpts: LoadOptions,
@@ -64,6 +73,7 @@ export class Daemon implements DaemonContext {
   ) {
     this.config = config;
     this.storage = makeStorage(config, logger);
+    this.copy = makeCopyStore(config, logger);
     this.queue = new JobQueue(state.nextJobSeq);
     this.notifier = new SystemdNotifier(logger);
     this.alerts = createNotifier(config, logger);
@@ -103,6 +113,7 @@ export class Daemon implements DaemonContext {
     await this.control.listen();
     this.scheduler.start(scheduleValues(c), c.SCHEDULE_TIMEZONE);
     await this.notifier.ready(statusLine(this));
+    this.binlog = startBinlogArchive(c, this.storage, this.logger);
     this.logger.info('backupmate daemon ready', { event: 'daemon.ready', next: this.nextRuns() });
     const dead = markDeadJobs(this.state.jobs, this.logger);
     if (dead.length) {
@@ -113,7 +124,9 @@ export class Daemon implements DaemonContext {
     }
     await this.refreshCatalog();
     reportLastFailures(this.state.jobs, this.logger);
-    void catchUp(this);
+    // The copy first (what it missed while the daemon was down or the copy unreachable), then the
+    // schedules' catch-up; both in the background, after READY.
+    void this.catchUpCopy().then(() => catchUp(this));
     this.staleTimer = setInterval(() => this.checkStale(), 60_000);
     this.staleTimer.unref();
     const channels = notifyChannels(c);
@@ -129,6 +142,10 @@ export class Daemon implements DaemonContext {
     return this.state.jobs;
   }
 
+  binlogArchive(): BinlogArchiveStatus | null {
+    return binlogStatus(this.config, this.binlog);
+  }
+
   get schedulesPaused(): boolean {
     return this.scheduler.paused;
   }
@@ -140,6 +157,34 @@ export class Daemon implements DaemonContext {
   nextRuns(): { full: string | null; incremental: string | null; [schedule: string]: string | null } {
     const next = Object.entries(this.scheduler.next()).map(([name, at]) => [name, at?.toISOString() ?? null]);
     return { full: null, incremental: null, ...Object.fromEntries(next) };
+  }
+
+  async noteCopy(r: CopyResult): Promise<void> {
+    this.copyStatus = { store: r.store, at: new Date().toISOString(), state: r.error === null ? 'ok' : 'behind', missing: r.missing, copied: r.copied, error: r.error };
+    if (r.error === null) return;
+    await this.alerts.jobFinished({
+      host: os.hostname(),
+      jobId: null,
+      kind: 'copy',
+      trigger: 'schedule',
+      status: 'failed',
+      finishedAt: this.copyStatus.at,
+      error: { code: r.errorCode ?? 'INTERNAL', message: r.error },
+    });
+  }
+
+  /** At start: copies what the second store lacks (never throws; the result is noted for status). */
+  private async catchUpCopy(): Promise<void> {
+    const copy = this.copy;
+    if (!copy || this.stopping) return;
+    const r = await syncCopy({
+      primary: this.storage,
+      copy: copy.storage,
+      layout: catalogPrefixes(this.config),
+      logger: this.logger,
+      lock: storeLockOptions(copy.config, 'copy'),
+    });
+    await this.noteCopy(r);
   }
 
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void {
@@ -236,6 +281,7 @@ export class Daemon implements DaemonContext {
     const prev = this.config;
     this.config = next;
     this.storage = makeStorage(next, this.logger);
+    this.copy = makeCopyStore(next, this.logger);
     this.alerts = createNotifier(next, this.logger);
     // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
     // are added to its redaction and its level follows the new configuration.
@@ -262,6 +308,7 @@ export class Daemon implements DaemonContext {
     if (this.staleTimer) clearInterval(this.staleTimer);
     await this.control?.close();
     await this.queue.shutdown();
+    await this.binlog?.stop();
     this.control?.dropClients();
     await this.saveChain;
     this.logger.info('backupmate daemon stopped', { event: 'daemon.stop', host: os.hostname() });

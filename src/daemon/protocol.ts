@@ -93,6 +93,8 @@ export interface StatusResult {
   recent: JobView[];
   /** The store's description (no secrets), e.g. `s3://bucket (http://127.0.0.1:9000)`. */
   store: string;
+  /** The second store's last copy step (COPY_STORAGE), null when none is configured or none ran yet. */
+  copy?: CopyStatusView | null;
   /**
    * What the store's catalog holds, whoever took the backups (the daemon, or `backupmate backup`
    * from cron): the newest valid backup per kind. Read at start and after each job, so status
@@ -100,6 +102,8 @@ export interface StatusResult {
    * previous newest are kept). Absent from daemons before 0.2.
    */
   catalog?: StoreCatalogView;
+  /** BINLOG_ARCHIVE: streaming state, last archived event, lag in seconds, gaps seen; null when off. */
+  binlogArchive?: import('./binlog.js').BinlogArchiveStatus | null;
 }
 
 export interface StoredBackupView {
@@ -170,4 +174,18 @@ export interface RestoreResultView {
  */
 export interface VerifyParams {
   id?: string;
+}
+
+/** The second store in `status`: the last copy step, and whether the copy is behind. */
+export interface CopyStatusView {
+  store: string;
+  /** When the last copy step ended (ISO). */
+  at: string;
+  /** 'ok': the copy holds every backup of the primary; 'behind': `missing` backups still to copy. */
+  state: 'ok' | 'behind';
+  missing: number;
+  /** Backup ids the last step copied. */
+  copied: string[];
+  /** Why the copy is behind (null when ok). */
+  error: string | null;
 }

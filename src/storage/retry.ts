@@ -145,6 +145,7 @@ export class RetryStorage implements Storage {
   /** Present exactly when the driver has them (callers feature-test), retried like the rest. */
   readonly listUnfinished?: Storage['listUnfinished'];
   readonly abortUnfinished?: Storage['abortUnfinished'];
+  readonly putIfAbsent?: Storage['putIfAbsent'];
   /** The classification the retries follow (see RetryOptions.classify). */
   readonly classify: (error: unknown) => ErrorClass;
 
@@ -158,6 +159,10 @@ export class RetryStorage implements Storage {
     const { listUnfinished, abortUnfinished } = inner;
     if (listUnfinished) this.listUnfinished = (prefix) => this.run('listUnfinished', prefix, () => listUnfinished.call(inner, prefix));
     if (abortUnfinished) this.abortUnfinished = (u) => this.run('abortUnfinished', u.key, () => abortUnfinished.call(inner, u));
+    // A retried create whose first attempt did land answers "exists": the lock then reads the
+    // object and finds its own nonce in it (storage/lock.ts), so a retry is safe here.
+    const { putIfAbsent } = inner;
+    if (putIfAbsent) this.putIfAbsent = (key, body) => this.run('putIfAbsent', key, () => putIfAbsent.call(inner, key, body));
   }
 
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void> {
