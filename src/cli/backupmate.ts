@@ -37,7 +37,7 @@ export const CONFIG_OPTION_HELP =
 export function buildProgram(h: Handlers = commands): Command {
   const { backupCommand, checkCommand, configCommand, drillCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
   const program = new Command('backupmate')
-    .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
+    .description('MariaDB physical backups streamed to S3, Azure Blob, Google Cloud Storage or a local store, and tested restores.')
     .version(VERSION, '-V, --version', 'print the version')
     .option('-c, --config <file>', CONFIG_OPTION_HELP, collectFiles)
     .showHelpAfterError('(run with --help for usage)')

@@ -19,12 +19,13 @@ import convict from 'convict';
 import { Cron } from 'croner';
 import { CRON_OPTIONS, SCHEDULE_PRESETS } from '../domain/schedule.js';
 import { resolveRecipients } from '../domain/age.js';
-import { S3_LIMITS } from '../storage/drivers/limits.js';
+import { connectionStringProblem } from '../storage/drivers/azure-auth.js';
+import { AZURE_LIMITS, S3_LIMITS } from '../storage/drivers/limits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Value types
 
-export const STORAGE_KINDS = ['s3', 'file'] as const;
+export const STORAGE_KINDS = ['s3', 'file', 'azure', 'gcs'] as const;
 export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 /** COPY_STORAGE: '' = no second store. */
@@ -181,6 +182,21 @@ export interface ConfigValues {
   METRICS_TEXTFILE: string;
   DRILL_SCHEDULE: string;
   DRILL_MARIADBD_OPTIONS: string;
+  // Azure Blob (STORAGE=azure)
+  AZURE_CONTAINER: string;
+  AZURE_STORAGE_ACCOUNT: string;
+  AZURE_STORAGE_KEY: string;
+  AZURE_STORAGE_SAS_TOKEN: string;
+  AZURE_STORAGE_CONNECTION_STRING: string;
+  AZURE_BLOB_ENDPOINT: string;
+  AZURE_BLOCK_SIZE: number;
+  AZURE_CONCURRENCY: number;
+  AZURE_REQUEST_TIMEOUT_MS: number;
+  // Google Cloud Storage (STORAGE=gcs)
+  GCS_BUCKET_NAME: string;
+  GCS_HMAC_ACCESS_ID: string;
+  GCS_HMAC_SECRET: string;
+  GCS_ENDPOINT: string;
 }
 
 export type ConfigKey = keyof ConfigValues;
@@ -276,7 +292,11 @@ type FormatName =
   | 'bm-s3-storage-class'
   | 'bm-hmac-key'
   | 'bm-paths'
-  | 'bm-listen';
+  | 'bm-listen'
+  | 'bm-azure-container'
+  | 'bm-azure-account'
+  | 'bm-azure-connection-string'
+  | 'bm-service-url';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -532,6 +552,40 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) reject('must be HOST:PORT (port 1-65535; [::1]:PORT for IPv6) or empty');
     },
   },
+  // Azure's naming rules for containers: 3-63 of a-z, 0-9 and "-", no "--", letter or digit at both ends.
+  'bm-azure-container': {
+    validate(x: unknown) {
+      if (x === '') return;
+      if (typeof x !== 'string' || !/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(x)) {
+        reject('must be an Azure container name: 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit');
+      }
+    },
+  },
+  'bm-azure-account': {
+    validate(x: unknown) {
+      if (x === '') return;
+      if (typeof x !== 'string' || !/^[a-z0-9]{3,24}$/.test(x)) reject('must be a storage account name: 3-24 lower-case letters and digits (the NAME of NAME.blob.core.windows.net)');
+    },
+  },
+  // A secret: the reason never quotes it.
+  'bm-azure-connection-string': {
+    coerce: (v: string) => v.trim(),
+    validate(x: unknown) {
+      if (x === '') return;
+      const problem = typeof x === 'string' ? connectionStringProblem(x) : 'must be a string';
+      if (problem) reject(problem);
+    },
+  },
+  // An endpoint of a store other than S3: no credentials and no query (a SAS has its own key).
+  'bm-service-url': {
+    coerce: (v: string) => v.trim(),
+    validate(x: unknown) {
+      if (x === '') return;
+      const url = parseUrl(x);
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) reject("must be empty (the service's default endpoint) or an http:// or https:// URL");
+      if (url.username || url.password || url.search) reject('must not contain credentials or a query (a SAS token goes in AZURE_STORAGE_SAS_TOKEN)');
+    },
+  },
   'bm-schedule': {
     coerce(v: string) {
       const t = v.trim();
@@ -551,7 +605,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging', 'Metrics', 'Restore drills'] as const;
+export const SECTIONS = ['Storage', 'Azure Blob', 'Google Cloud Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging', 'Metrics', 'Restore drills'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -580,7 +634,7 @@ export const SCHEMA: Schema = {
     default: 's3',
     env: 'STORAGE',
     section: 'Storage',
-    doc: 'Where backups are stored: s3 (AWS S3 or an S3-compatible service) or file (a local or mounted directory).',
+    doc: 'Where backups are stored: s3 (AWS S3 or an S3-compatible service), file (a local or mounted directory), azure (Azure Blob storage) or gcs (Google Cloud Storage through its S3-compatible XML API).',
     example: 'file',
   },
   STORAGE_PATH: {
@@ -727,6 +781,124 @@ export const SCHEMA: Schema = {
     section: 'Storage',
     doc: 'Local scratch directory for temporary files of backups and restores (absolute path).',
     example: '/srv/backupmate/tmp',
+  },
+
+  // Azure Blob
+  AZURE_CONTAINER: {
+    format: 'bm-azure-container',
+    default: '',
+    env: 'AZURE_CONTAINER',
+    section: 'Azure Blob',
+    doc: 'Container that holds the backups (it must exist); required when STORAGE=azure.',
+    example: 'db-backups',
+  },
+  AZURE_STORAGE_ACCOUNT: {
+    format: 'bm-azure-account',
+    default: '',
+    env: 'AZURE_STORAGE_ACCOUNT',
+    section: 'Azure Blob',
+    doc: 'Storage account name; with AZURE_STORAGE_KEY (shared key), AZURE_STORAGE_SAS_TOKEN, or alone (the default credential chain: managed or workload identity, Azure CLI login).',
+    example: 'mycompanybackups',
+  },
+  AZURE_STORAGE_KEY: {
+    format: 'bm-text',
+    default: '',
+    env: 'AZURE_STORAGE_KEY',
+    section: 'Azure Blob',
+    sensitive: true,
+    doc: 'Account access key (shared key); needs AZURE_STORAGE_ACCOUNT.',
+    example: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
+  },
+  AZURE_STORAGE_SAS_TOKEN: {
+    format: 'bm-text',
+    default: '',
+    env: 'AZURE_STORAGE_SAS_TOKEN',
+    section: 'Azure Blob',
+    sensitive: true,
+    doc: 'Shared access signature (the query string, with or without "?") with read, add, create, write, delete and list on the container; needs AZURE_STORAGE_ACCOUNT or AZURE_BLOB_ENDPOINT.',
+    example: 'sv=2024-08-04&ss=b&srt=co&sp=racwdl&se=2027-12-31T00:00:00Z&sig=EXAMPLE',
+  },
+  AZURE_STORAGE_CONNECTION_STRING: {
+    format: 'bm-azure-connection-string',
+    default: '',
+    env: 'AZURE_STORAGE_CONNECTION_STRING',
+    section: 'Azure Blob',
+    sensitive: true,
+    doc: 'Connection string (account, endpoint and key or SAS in one); use it alone, without the other AZURE_STORAGE_* keys and AZURE_BLOB_ENDPOINT.',
+    example: 'DefaultEndpointsProtocol=https;AccountName=mycompanybackups;AccountKey=EXAMPLEKEY==;EndpointSuffix=core.windows.net',
+  },
+  AZURE_BLOB_ENDPOINT: {
+    format: 'bm-service-url',
+    default: '',
+    env: 'AZURE_BLOB_ENDPOINT',
+    section: 'Azure Blob',
+    doc: 'Blob service URL; empty = https://AZURE_STORAGE_ACCOUNT.blob.core.windows.net. For Azurite: http://127.0.0.1:10000/devstoreaccount1.',
+    example: 'http://127.0.0.1:10000/devstoreaccount1',
+  },
+  AZURE_BLOCK_SIZE: {
+    format: 'bm-bytes',
+    min: AZURE_LIMITS.minPartSize,
+    max: AZURE_LIMITS.maxPartSize,
+    default: 8 * MiB,
+    env: 'AZURE_BLOCK_SIZE',
+    section: 'Azure Blob',
+    doc: 'Size of each staged block of a streamed upload, 1MiB-4000MiB; a blob has at most 50000 blocks, and uploads buffer about AZURE_BLOCK_SIZE x (AZURE_CONCURRENCY + 1) in memory.',
+    example: '32MiB',
+  },
+  AZURE_CONCURRENCY: {
+    format: 'bm-int',
+    min: 1,
+    max: 32,
+    default: 4,
+    env: 'AZURE_CONCURRENCY',
+    section: 'Azure Blob',
+    doc: 'Number of blocks uploaded concurrently, 1-32.',
+    example: '8',
+  },
+  AZURE_REQUEST_TIMEOUT_MS: {
+    format: 'bm-int',
+    min: 1000,
+    max: 3600000,
+    default: 120000,
+    env: 'AZURE_REQUEST_TIMEOUT_MS',
+    section: 'Azure Blob',
+    doc: 'An Azure request not answered within this time (a block upload included) is aborted and retried.',
+    example: '30000',
+  },
+
+  // Google Cloud Storage
+  GCS_BUCKET_NAME: {
+    format: 'bm-bucket',
+    default: '',
+    env: 'GCS_BUCKET_NAME',
+    section: 'Google Cloud Storage',
+    doc: 'Bucket that holds the backups (a bare name, no gs://); required when STORAGE=gcs. Transfers use S3_PART_SIZE, S3_QUEUE_SIZE and S3_REQUEST_TIMEOUT_MS.',
+    example: 'my-db-backups',
+  },
+  GCS_HMAC_ACCESS_ID: {
+    format: 'bm-text',
+    default: '',
+    env: 'GCS_HMAC_ACCESS_ID',
+    section: 'Google Cloud Storage',
+    doc: 'Access ID of an HMAC key (Cloud Storage > Settings > Interoperability) of a service account with roles/storage.objectAdmin on the bucket; required when STORAGE=gcs.',
+    example: 'GOOG1EEXAMPLEACCESSID',
+  },
+  GCS_HMAC_SECRET: {
+    format: 'bm-text',
+    default: '',
+    env: 'GCS_HMAC_SECRET',
+    section: 'Google Cloud Storage',
+    sensitive: true,
+    doc: 'Secret of that HMAC key; required when STORAGE=gcs.',
+    example: 'bGoa+V7g/yqDXvKRqq+JTFn4uQZbPiQJo4pf9RzJ',
+  },
+  GCS_ENDPOINT: {
+    format: 'bm-service-url',
+    default: 'https://storage.googleapis.com',
+    env: 'GCS_ENDPOINT',
+    section: 'Google Cloud Storage',
+    doc: 'URL of the Cloud Storage XML API (change it only for a Private Service Connect endpoint or a test server).',
+    example: 'https://storage-mybackups.p.googleapis.com',
   },
 
   // Second store
@@ -1464,6 +1636,8 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       ? { key: 'S3_BUCKET_NAME', reason: 'must be set when STORAGE=s3', related: ['STORAGE'] }
       : undefined,
   );
+  for (const p of azureProblems(v, isValid)) problems.push(p);
+  for (const p of gcsProblems(v, isValid)) problems.push(p);
   when(['STORAGE', 'STORAGE_PATH'], () =>
     v.STORAGE === 'file' && v.STORAGE_PATH === ''
       ? { key: 'STORAGE_PATH', reason: 'must be set when STORAGE=file', related: ['STORAGE'] }
@@ -1472,16 +1646,17 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
 
   // A volume is uploaded as one multipart object: at least one full part, at most maxParts parts.
   when(['STORAGE', 'VOLUME_SIZE', 'S3_PART_SIZE'], () => {
-    if (v.STORAGE !== 's3') return undefined;
+    // GCS goes through the S3 driver (same parts, same limits).
+    if (v.STORAGE !== 's3' && v.STORAGE !== 'gcs') return undefined;
     if (v.VOLUME_SIZE < v.S3_PART_SIZE) {
-      return { key: 'VOLUME_SIZE', reason: 'must be at least S3_PART_SIZE when STORAGE=s3', related: ['S3_PART_SIZE'] };
+      return { key: 'VOLUME_SIZE', reason: `must be at least S3_PART_SIZE when STORAGE=${v.STORAGE}`, related: ['S3_PART_SIZE'] };
     }
     const limit = v.S3_PART_SIZE * S3_LIMITS.maxParts;
     if (v.VOLUME_SIZE > limit) {
       return {
         key: 'VOLUME_SIZE',
         reason:
-          `must be at most ${S3_LIMITS.maxParts} x S3_PART_SIZE = ${formatByteSize(limit)} when STORAGE=s3 ` +
+          `must be at most ${S3_LIMITS.maxParts} x S3_PART_SIZE = ${formatByteSize(limit)} when STORAGE=${v.STORAGE} ` +
           `(S3 allows ${S3_LIMITS.maxParts} parts per object)`,
         related: ['S3_PART_SIZE'],
       };
@@ -1637,6 +1812,54 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
   return problems;
 }
 
+/** STORAGE=azure: a container, and exactly one way to the account and its credential (see storage/drivers/azure-auth.ts). */
+function azureProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean): CrossKeyProblem[] {
+  const keys: readonly ConfigKey[] = ['STORAGE', 'AZURE_CONTAINER', 'AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_BLOB_ENDPOINT', 'AZURE_BLOCK_SIZE', 'VOLUME_SIZE'];
+  if (!keys.every(isValid) || v.STORAGE !== 'azure') return [];
+  const out: CrossKeyProblem[] = [];
+  if (v.AZURE_CONTAINER === '') out.push({ key: 'AZURE_CONTAINER', reason: 'must be set when STORAGE=azure', related: ['STORAGE'] });
+  if (v.AZURE_STORAGE_CONNECTION_STRING !== '') {
+    for (const other of ['AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_BLOB_ENDPOINT'] as const) {
+      if (v[other] !== '') {
+        out.push({ key: other, reason: 'must be empty when AZURE_STORAGE_CONNECTION_STRING is set (the connection string names the account, endpoint and credential)', related: ['AZURE_STORAGE_CONNECTION_STRING'] });
+      }
+    }
+  } else {
+    if (v.AZURE_STORAGE_KEY !== '' && v.AZURE_STORAGE_SAS_TOKEN !== '') {
+      out.push({ key: 'AZURE_STORAGE_SAS_TOKEN', reason: 'must be empty when AZURE_STORAGE_KEY is set (use one credential)', related: ['AZURE_STORAGE_KEY'] });
+    }
+    if (v.AZURE_STORAGE_KEY !== '' && v.AZURE_STORAGE_ACCOUNT === '') {
+      out.push({ key: 'AZURE_STORAGE_ACCOUNT', reason: 'must be set when AZURE_STORAGE_KEY is set (a shared key signs for one account)', related: ['AZURE_STORAGE_KEY'] });
+    } else if (v.AZURE_STORAGE_ACCOUNT === '' && v.AZURE_BLOB_ENDPOINT === '') {
+      out.push({
+        key: 'AZURE_STORAGE_ACCOUNT',
+        reason: 'must be set when STORAGE=azure (or set AZURE_BLOB_ENDPOINT, or AZURE_STORAGE_CONNECTION_STRING instead)',
+        related: ['STORAGE', 'AZURE_BLOB_ENDPOINT', 'AZURE_STORAGE_CONNECTION_STRING'],
+      });
+    }
+  }
+  const limit = v.AZURE_BLOCK_SIZE * AZURE_LIMITS.maxParts;
+  if (v.VOLUME_SIZE > limit) {
+    out.push({
+      key: 'VOLUME_SIZE',
+      reason: `must be at most ${AZURE_LIMITS.maxParts} x AZURE_BLOCK_SIZE = ${formatByteSize(limit)} when STORAGE=azure (a blob has at most ${AZURE_LIMITS.maxParts} blocks)`,
+      related: ['AZURE_BLOCK_SIZE'],
+    });
+  }
+  return out;
+}
+
+/** STORAGE=gcs: a bucket and an HMAC key (the XML API signs with it; there is no credential chain there). */
+function gcsProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean): CrossKeyProblem[] {
+  const keys: readonly ConfigKey[] = ['STORAGE', 'GCS_BUCKET_NAME', 'GCS_HMAC_ACCESS_ID', 'GCS_HMAC_SECRET'];
+  if (!keys.every(isValid) || v.STORAGE !== 'gcs') return [];
+  const out: CrossKeyProblem[] = [];
+  if (v.GCS_BUCKET_NAME === '') out.push({ key: 'GCS_BUCKET_NAME', reason: 'must be set when STORAGE=gcs', related: ['STORAGE'] });
+  if (v.GCS_HMAC_ACCESS_ID === '') out.push({ key: 'GCS_HMAC_ACCESS_ID', reason: 'must be set when STORAGE=gcs (an HMAC key of a service account)', related: ['STORAGE'] });
+  if (v.GCS_HMAC_SECRET === '') out.push({ key: 'GCS_HMAC_SECRET', reason: 'must be set when STORAGE=gcs (the secret of the HMAC key)', related: ['STORAGE', 'GCS_HMAC_ACCESS_ID'] });
+  return out;
+}
+
 /**
  * Valid settings worth a warning (logged by every command, shown by `config check`): they work,
  * but probably not as the user expects.
@@ -1652,6 +1875,11 @@ export function valueWarnings(v: Readonly<ConfigValues>): string[] {
       `S3_STORAGE_CLASS=${v.S3_STORAGE_CLASS}: backup volumes cannot be read until they are restored from the archive (S3 RestoreObject, hours); ` +
         'restore and verify fail with a storage error until then',
     );
+  }
+  if (v.STORAGE === 'gcs') {
+    for (const key of ['S3_SSE', 'S3_STORAGE_CLASS'] as const) {
+      if (v[key] !== '') warnings.push(`${key}=${v[key]} is ignored with STORAGE=gcs (Cloud Storage encrypts every object and uses the bucket's default storage class)`);
+    }
   }
   return warnings;
 }

@@ -8,15 +8,45 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PrivateServer } from './mariadb.js';
+import type { AzuriteServer } from './azurite.js';
 import type { S3Server } from './s3rver.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/src/cli/backupmate.js');
 
-export type Store = { kind: 'file'; path: string } | { kind: 's3'; server: S3Server };
+export type Store =
+  | { kind: 'file'; path: string }
+  | { kind: 's3'; server: S3Server }
+  | { kind: 'azure'; server: AzuriteServer }
+  /** s3rver seen through the GCS-quirks proxy (test/helpers/gcs-proxy.ts) at `endpoint`. */
+  | { kind: 'gcs'; server: S3Server; endpoint: string };
 
 export function storeEnv(store: Store): Record<string, string> {
   if (store.kind === 'file') return { STORAGE: 'file', STORAGE_PATH: store.path };
+  if (store.kind === 'azure') {
+    const a = store.server;
+    return {
+      STORAGE: 'azure',
+      AZURE_CONTAINER: a.container,
+      AZURE_STORAGE_ACCOUNT: a.account,
+      AZURE_STORAGE_KEY: a.key,
+      AZURE_BLOB_ENDPOINT: a.endpoint,
+      // Small blocks and volumes: multi-block and multi-volume paths run in tests.
+      AZURE_BLOCK_SIZE: '1MiB',
+      VOLUME_SIZE: '5MiB',
+    };
+  }
+  if (store.kind === 'gcs') {
+    return {
+      STORAGE: 'gcs',
+      GCS_BUCKET_NAME: store.server.bucket,
+      GCS_ENDPOINT: store.endpoint,
+      GCS_HMAC_ACCESS_ID: store.server.accessKeyId,
+      GCS_HMAC_SECRET: store.server.secretAccessKey,
+      S3_PART_SIZE: '5MiB',
+      VOLUME_SIZE: '5MiB',
+    };
+  }
   const s = store.server;
   return {
     STORAGE: 's3',

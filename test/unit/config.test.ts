@@ -570,9 +570,13 @@ describe('secrets', () => {
     expect(CONFIG_KEYS.filter((k) => k.sensitive).map((k) => k.key).sort()).toEqual([
       'AWS_SECRET_ACCESS_KEY',
       'AWS_SESSION_TOKEN',
+      'AZURE_STORAGE_CONNECTION_STRING',
+      'AZURE_STORAGE_KEY',
+      'AZURE_STORAGE_SAS_TOKEN',
       'COPY_AWS_SECRET_ACCESS_KEY',
       'COPY_AWS_SESSION_TOKEN',
       'DB_PASSWORD',
+      'GCS_HMAC_SECRET',
       'MANIFEST_HMAC_KEY',
       'SLACK_WEBHOOK_URL',
       'SMTP_URL',

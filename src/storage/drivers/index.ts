@@ -7,12 +7,16 @@
 import type { Config } from '../../config/load.js';
 import type { StorageKind } from '../../config/schema.js';
 import type { DriverDeps, DriverEntry, StorageDriver } from './driver.js';
+import { azureDriver } from './azure.js';
 import { fileDriver } from './file.js';
+import { gcsDriver } from './gcs.js';
 import { s3Driver } from './s3.js';
 
 export const DRIVERS: Readonly<Record<StorageKind, DriverEntry>> = {
   file: fileDriver,
   s3: s3Driver,
+  azure: azureDriver,
+  gcs: gcsDriver,
 };
 
 /** The driver the configuration names (unwrapped: callers add RetryStorage). */

@@ -32,3 +32,16 @@ export const FILE_LIMITS = {
   maxParts: Number.POSITIVE_INFINITY,
   maxObjectSize: Number.POSITIVE_INFINITY,
 } as const satisfies DriverLimits;
+
+/**
+ * Azure block blobs (Microsoft documentation "Scalability and performance targets for Blob
+ * storage", service version 2019-12-12 and later): a block of at most 4000 MiB, at most 50,000
+ * committed blocks, so at most 50,000 x 4000 MiB (~190.7 TiB) per blob. There is no minimum block
+ * size; 1 MiB is the smallest AZURE_BLOCK_SIZE accepted (smaller blocks only cost requests).
+ */
+export const AZURE_LIMITS = {
+  minPartSize: MiB,
+  maxPartSize: 4000 * MiB,
+  maxParts: 50_000,
+  maxObjectSize: 50_000 * 4000 * MiB,
+} as const satisfies DriverLimits;

@@ -176,12 +176,33 @@ export interface S3StorageOptions {
   sseKmsKeyId?: string;
   /** S3_STORAGE_CLASS for backup volumes ('' or absent = STANDARD, the bucket's default). */
   storageClass?: string;
+  /** Keys per ListObjectsV2 page (absent: the server's default, 1,000 on S3); tests set it small to exercise paging. */
+  listPageSize?: number;
+  /**
+   * A service that speaks the S3 protocol under another name (GCS's XML API, ./gcs.ts): its
+   * STORAGE value, description and the configuration keys its error hints name.
+   */
+  dialect?: S3Dialect;
   /**
    * S3_OBJECT_LOCK_MODE/DAYS: every object but the store lock's gets this retention, counted from
    * its upload. The bucket must have Object Lock enabled (`objectLockEnabled`).
    */
   objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number } | null;
 }
+
+/** Who the S3 driver is serving: the name, the description and the keys its hints name. */
+export interface S3Dialect {
+  name: string;
+  description: string;
+  keys: { credentials: string; bucket: string; region: string; endpoint: string };
+}
+
+const S3_KEYS: S3Dialect['keys'] = {
+  credentials: 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy',
+  bucket: 'S3_BUCKET_NAME',
+  region: 'AWS_REGION',
+  endpoint: 'S3_ENDPOINT',
+};
 
 /**
  * The fixed parameters of a put (everything but the body): bucket and key, server-side
@@ -274,7 +295,7 @@ export function sdkErrorText(e: unknown): string {
 }
 
 export class S3Storage implements StorageDriver {
-  readonly name = 's3';
+  readonly name: string;
   readonly limits = S3_LIMITS;
   readonly description: string;
   /** One attempt per request: RetryStorage retries these operations whole. */
@@ -290,7 +311,8 @@ export class S3Storage implements StorageDriver {
   private readonly uploadFailures = new Map<string, (error: unknown) => void>();
 
   constructor(private readonly opts: S3StorageOptions) {
-    this.description = `s3://${opts.bucket}` + (opts.endpoint ? ` (${opts.endpoint})` : ` (${opts.region})`);
+    this.name = opts.dialect?.name ?? 's3';
+    this.description = opts.dialect?.description ?? `s3://${opts.bucket}` + (opts.endpoint ? ` (${opts.endpoint})` : ` (${opts.region})`);
     const timeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const config: S3ClientConfig = {
       region: opts.region,
@@ -498,7 +520,7 @@ export class S3Storage implements StorageDriver {
     try {
       do {
         const page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.opts.listPageSize }),
         );
         for (const o of page.Contents ?? []) {
           if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified });
@@ -567,15 +589,16 @@ export class S3Storage implements StorageDriver {
     const status = err?.$metadata?.httpStatusCode;
     // Set by the SDK when its own retries (streamed puts) were used up.
     const tries = err?.$metadata?.attempts ?? 1;
+    const keys = this.opts.dialect?.keys ?? S3_KEYS;
     let hint = '';
     if (status === 403 || err?.name === 'InvalidAccessKeyId' || err?.name === 'SignatureDoesNotMatch') {
-      hint = '; check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy';
+      hint = `; check ${keys.credentials}`;
     } else if (err?.name === 'NoSuchBucket') {
-      hint = `; check S3_BUCKET_NAME (bucket "${this.opts.bucket}" does not exist)`;
+      hint = `; check ${keys.bucket} (bucket "${this.opts.bucket}" does not exist)`;
     } else if (status === 301 || err?.name === 'PermanentRedirect' || err?.name === 'AuthorizationHeaderMalformed') {
-      hint = '; check AWS_REGION';
+      hint = `; check ${keys.region}`;
     } else if (UNREACHABLE_ERRNO.has(String(err?.code)) || err?.name === 'TimeoutError') {
-      hint = "; check S3_ENDPOINT, the network and the store's status";
+      hint = `; check ${keys.endpoint}, the network and the store's status`;
     }
     const errno = typeof err?.code === 'string' && err.code !== err.name ? err.code : undefined;
     return new BackupmateError(
