@@ -49,6 +49,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--full', 'take a full backup'))
     .addOption(new Option('--incremental', 'take an incremental on the current chain (INCREMENTAL_BASE decides the parent)'))
     .addOption(new Option('--directories', 'back up DIRECTORY_BACKUP_PATHS instead of the database (a tar of what changed since the last directory backup, or of everything)'))
+    .addOption(new Option('--logical', 'take a logical backup: one consistent parallel dump (mydumper) of LOGICAL_DATABASES, with users and grants as SQL'))
     .option('--json', 'JSON log lines on stdout even at a terminal (they are the default when stdout is not a terminal)')
     .addHelpText(
       'after',
@@ -60,7 +61,10 @@ export function buildProgram(h: Handlers = commands): Command {
         'is not a terminal (cron, systemd, a pipe). LOG_FILE always gets the JSON.\n' +
         'With --directories: a full when there is no directory backup yet, when DIRECTORY_BACKUP_PATHS differs from the\n' +
         "newest one's or its chain has MAX_CHAIN_LENGTH incrementals; otherwise an incremental of what changed, appeared or\n" +
-        'was removed since the newest directory backup. No database server is needed.',
+        'was removed since the newest directory backup. No database server is needed.\n' +
+        'With --logical: always a full dump, under LOGICAL_BACKUP_PREFIX, of LOGICAL_DATABASES minus LOGICAL_EXCLUDE_DATABASES\n' +
+        '(LOGICAL_OBJECTS: schema, data, views, routines, triggers, events, users), LOGICAL_PARALLEL connections, one\n' +
+        "snapshot for every table; the manifest records the snapshot's binlog position and GTID and each table's row count.",
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 
@@ -79,6 +83,11 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--directories', 'restore a directory backup: "latest" and --time pick among directory backups (needs --target-dir)'))
+    .addOption(new Option('--logical', 'restore a logical backup: "latest" and --time pick among logical backups (with --target-dir; --into-server always does)'))
+    .addOption(new Option('--into-server', 'load a logical backup into the running server at DB_HOST/DB_SOCKET as RESTORE_DB_USER, staged and checked'))
+    .addOption(new Option('--database <db>', 'with --into-server: only this database'))
+    .addOption(new Option('--table <db.table>', 'with --into-server: only this table'))
+    .addOption(new Option('--replace', 'with --into-server: move an existing database/table aside (renamed, never dropped) instead of refusing'))
     .addHelpText(
       'after',
       '\nExactly one of --target-dir, --copy-back, --move-back. With --copy-back/--move-back the server on\n' +
@@ -86,7 +95,12 @@ export function buildProgram(h: Handlers = commands): Command {
         'and the result is chown -R to MARIADB_OS_USER.\n' +
         '"latest" and --time pick the newest backup of the kind the restore needs: database backups, unless --directories\n' +
         'is given (--copy-back/--move-back always need a database backup). An id names that backup, whatever its kind:\n' +
-        'the id of a directory backup with --target-dir DIR recreates its paths under DIR (DIR/etc/mysql/my.cnf).',
+        'the id of a directory backup with --target-dir DIR recreates its paths under DIR (DIR/etc/mysql/my.cnf).\n' +
+        'A logical backup: --target-dir DIR writes its plain SQL files (mydumper layout) into DIR; --into-server loads all of\n' +
+        'it, one --database or one --table into the running server: schema, CHECK TABLE, data, CHECK TABLE, row counts\n' +
+        'against the backup, then views, triggers, routines, events (and users with grants, for a whole restore). An existing\n' +
+        'database or table is refused (exit 73) unless --replace, which renames it to <name>_before_<id>; a failed check stops\n' +
+        'the load and names the table and what differs (exit 65).',
     )
     .action(async (id: string | undefined, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
 

@@ -24,7 +24,8 @@ import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
-import { directorySource, makeSources } from '../app/sources.js';
+import { directorySource, logicalSource, makeSources } from '../app/sources.js';
+import { intoServerLines, restoreIntoServer, type IntoServerOptions } from './into-server.js';
 import { resolveId } from '../domain/ids.js';
 import { runSourceRestore } from '../restore/source-restore.js';
 import type { SourceRegistry } from '../sources/registry.js';
@@ -73,11 +74,14 @@ function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
 }
 
 export async function backupCommand(
-  opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean; directories?: boolean },
+  opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean; directories?: boolean; logical?: boolean },
   ttys: Ttys = processTtys(),
 ): Promise<void> {
   if (opts.full && opts.incremental) {
     throw new BackupmateError('USAGE', 'backup: expected at most one of --full and --incremental, got both');
+  }
+  if (opts.logical && (opts.directories || opts.incremental)) {
+    throw new BackupmateError('USAGE', `backup: --logical takes a full dump; it goes with neither --directories nor --incremental`);
   }
   const c = load(opts);
   // Cron and systemd keep stdout: JSON log lines there are the record of the run. At a terminal
@@ -114,8 +118,15 @@ export async function backupCommand(
   try {
     const storage = makeStorage(c, logger);
     await runBackupSequence(
-      // --directories: the directory source plans and takes the backup (no server involved).
-      { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage, logger, ...(opts.directories ? { source: directorySource(c) } : {}) },
+      // --directories: the directory source plans and takes the backup (no server involved);
+      // --logical: the logical source (a mydumper dump, always full).
+      {
+        config: c,
+        settings: { backup: backupSettings(c), prune: pruneSettings(c) },
+        storage,
+        logger,
+        ...(opts.directories ? { source: directorySource(c) } : opts.logical ? { source: logicalSource(c) } : {}),
+      },
       {
         requested: kind,
         signal: cancel.signal,
@@ -187,9 +198,12 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
 
 export async function restoreCommand(
   id: string | undefined,
-  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; directories?: boolean },
+  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; intoServer?: boolean; time?: string; directories?: boolean; logical?: boolean } & IntoServerOptions,
 ): Promise<void> {
-  const mode: RestoreMode = checkRestoreArgs(id, opts);
+  const modeName = checkRestoreArgs(id, opts);
+  if (opts.directories && opts.logical) throw new BackupmateError('USAGE', 'restore: expected at most one of --directories and --logical, got both');
+  if (modeName === 'into-server') return intoServerCommand(id, opts);
+  const mode: RestoreMode = modeName;
   const c = load(opts);
   // The human report goes to stdout; JSON log lines go to stderr and LOG_FILE.
   const logger = makeLogger(c, 'stderr', 'restore');
@@ -201,13 +215,19 @@ export async function restoreCommand(
     const sources = makeSources(c);
     // A registered source's backups (directory) restore through the generic job: asked for with
     // --directories (latest/--time then pick among them), or named by id.
-    const sourceType = opts.directories ? 'directory' : time === undefined && id !== undefined ? await registeredSourceOf(storage, sources, id) : undefined;
+    const sourceType = opts.directories
+      ? 'directory'
+      : opts.logical
+        ? 'logical'
+        : time === undefined && id !== undefined
+          ? await registeredSourceOf(storage, sources, id)
+          : undefined;
     if (sourceType !== undefined) {
       const modes = sources.get(sourceType).modes;
       if (!modes.includes(mode)) {
         throw new BackupmateError('USAGE', `restore: ${sourceType} backups are restored with ${modes.map((m) => `--${m}${m === 'target-dir' ? ' DIR' : ''}`).join(' or ')}, not --${mode}`);
       }
-      const r = await runSourceRestore(storage, logger, settings, sources, { id: id ?? 'latest', time, mode, destination: opts.targetDir!, signal: cancel.signal });
+      const r = await runSourceRestore(storage, logger, settings, sources, { id: id ?? 'latest', time, mode, sourceType, destination: opts.targetDir!, signal: cancel.signal });
       process.stdout.write(
         [
           `restored ${r.source} backup ${r.id} into ${r.destination} (${r.mode})`,
@@ -257,6 +277,35 @@ export async function restoreCommand(
   }
 }
 
+/** restore --into-server: a logical backup loaded into the running server (cli/into-server.ts). */
+async function intoServerCommand(id: string | undefined, opts: GlobalOpts & { time?: string } & IntoServerOptions): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'restore');
+  const cancel = cancelOnSignals();
+  try {
+    const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
+    const storage = makeStorage(c, logger);
+    if (id !== undefined && time === undefined) {
+      const type = await sourceTypeOf(storage, makeSources(c), id);
+      if (type !== undefined && type !== 'logical') {
+        throw new BackupmateError('USAGE', `restore --into-server: backup ${id} is a ${type} backup; only logical backups (backup --logical) load into a running server so far`);
+      }
+    }
+    const r = await restoreIntoServer(c, storage, logger, restoreSettings(c), {
+      id: id ?? 'latest',
+      time,
+      signal: cancel.signal,
+      database: opts.database,
+      table: opts.table,
+      replace: opts.replace,
+    });
+    process.stdout.write(intoServerLines(r, c.DB_SOCKET ? `socket ${c.DB_SOCKET}` : `${c.DB_HOST}:${c.DB_PORT}`).join('\n') + '\n');
+  } finally {
+    cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
 /**
  * `backupmate verify <id|latest|all>`: the report on stdout (table, or JSON with --json); exit 0
  * when every checked backup is ok, 65 when one is corrupt, else the code of why one could not be
@@ -282,6 +331,12 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
  * undefined for a physical backup or an id that does not resolve (runRestore then reports it).
  */
 async function registeredSourceOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
+  const type = await sourceTypeOf(storage, sources, id);
+  return type !== undefined && sources.has(type) ? type : undefined;
+}
+
+/** The source type of the backup `id` names (any source), or undefined ('latest', or no such backup). */
+async function sourceTypeOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
   if (id.trim() === 'latest') return undefined;
   const catalog = await readCatalog(storage, sources.layout, sources);
   let resolved: string;
@@ -290,8 +345,7 @@ async function registeredSourceOf(storage: Storage, sources: SourceRegistry, id:
   } catch {
     return undefined;
   }
-  const type = catalog.backups.find((b) => b.manifest.id === resolved)?.manifest.source.type;
-  return type !== undefined && sources.has(type) ? type : undefined;
+  return catalog.backups.find((b) => b.manifest.id === resolved)?.manifest.source.type;
 }
 
 /**

@@ -4,17 +4,17 @@
  */
 import { BackupmateError } from '../domain/errors.js';
 
-export type RestoreModeName = 'target-dir' | 'copy-back' | 'move-back';
+export type RestoreModeName = 'target-dir' | 'copy-back' | 'move-back' | 'into-server';
 
 export function checkRestoreArgs(
   id: string | undefined,
-  opts: { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string },
+  opts: { targetDir?: string; copyBack?: boolean; moveBack?: boolean; intoServer?: boolean; time?: string; database?: string; table?: string; replace?: boolean },
 ): RestoreModeName {
-  const modes = [opts.targetDir !== undefined && 'target-dir', opts.copyBack && 'copy-back', opts.moveBack && 'move-back'].filter(Boolean) as RestoreModeName[];
+  const modes = [opts.targetDir !== undefined && 'target-dir', opts.copyBack && 'copy-back', opts.moveBack && 'move-back', opts.intoServer && 'into-server'].filter(Boolean) as RestoreModeName[];
   if (modes.length !== 1) {
     throw new BackupmateError(
       'USAGE',
-      `restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, got ${modes.length ? modes.map((m) => '--' + m).join(' and ') : 'none'}`,
+      `restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, --into-server, got ${modes.length ? modes.map((m) => '--' + m).join(' and ') : 'none'}`,
     );
   }
   if ((id === undefined) === (opts.time === undefined)) {
@@ -22,6 +22,14 @@ export function checkRestoreArgs(
       'USAGE',
       `restore: expected a backup id (or "latest") or --time "YYYY-MM-DD HH:MM", got ${id === undefined ? 'neither' : `both ("${id}" and --time "${opts.time}")`}`,
     );
+  }
+  // --database, --table and --replace shape a load into the running server, nothing else.
+  const serverOnly = [opts.database !== undefined && '--database', opts.table !== undefined && '--table', opts.replace && '--replace'].filter(Boolean) as string[];
+  if (modes[0] !== 'into-server' && serverOnly.length) {
+    throw new BackupmateError('USAGE', `restore: ${serverOnly.join(' and ')} go with --into-server, not --${modes[0]}`);
+  }
+  if (opts.database !== undefined && opts.table !== undefined) {
+    throw new BackupmateError('USAGE', `restore: expected at most one of --database DB and --table DB.TABLE, got both (--database ${opts.database} --table ${opts.table})`);
   }
   return modes[0];
 }

@@ -29,6 +29,8 @@ export interface SourceRestoreRequest {
   id: string;
   time?: Date;
   mode: RestoreMode;
+  /** Only backups of this source are candidates ("latest" is the newest of them); absent: any source with the mode. */
+  sourceType?: string;
   /** Where the result goes (target-dir: a new or empty directory). */
   destination: string;
   signal?: AbortSignal;
@@ -56,7 +58,7 @@ export async function runSourceRestore(
   const catalog = await readCatalog(storage, sources.layout, sources);
   // Only backups of a source that can put its result back this way are candidates ('latest' is
   // the newest of those, not the newest of the store).
-  const fits = (type: string) => sources.has(type) && sources.get(type).modes.includes(req.mode);
+  const fits = (type: string) => sources.has(type) && sources.get(type).modes.includes(req.mode) && (req.sourceType === undefined || req.sourceType === type);
   const candidates = catalog.backups.filter((b) => fits(b.manifest.source.type));
   const incompleteIds = catalog.incomplete.filter((d) => fits(d.source)).map((d) => d.id);
   const target = selectRestoreTarget(req.time ? { time: req.time } : req.id, candidates.map((b) => summarize(b.manifest)), incompleteIds);

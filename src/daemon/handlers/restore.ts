@@ -10,11 +10,13 @@ import { managesServer, restoreWithHandover } from '../../restore/handover.js';
 import type { DaemonContext } from '../context.js';
 import type { Handler } from '../control.js';
 import type { RestoreParams, RestoreResultView } from '../protocol.js';
+import { restoreIntoServerJob } from './restore-into-server.js';
 
 export const restore =
   (d: DaemonContext): Handler =>
   async (params, conn) => {
     const p = params as unknown as RestoreParams;
+    if (p.mode === 'into-server') return restoreIntoServerJob(d, p, conn);
     if (!['target-dir', 'copy-back', 'move-back'].includes(p.mode)) {
       throw new BackupmateError('USAGE', `restore: mode must be target-dir, copy-back or move-back, got "${String(p.mode)}"`);
     }
@@ -40,7 +42,7 @@ export const restore =
             {
               id: p.id ?? 'latest',
               time,
-              mode: p.mode,
+              mode: p.mode as Exclude<RestoreParams['mode'], 'into-server'>,
               targetDir: p.targetDir,
               signal: ctx.signal,
               onProgress: (pr) => {
