@@ -572,6 +572,7 @@ describe('secrets', () => {
       'AWS_SESSION_TOKEN',
       'DB_PASSWORD',
       'MANIFEST_HMAC_KEY',
+      'RESTORE_DB_PASSWORD',
       'SLACK_WEBHOOK_URL',
       'SMTP_URL',
     ]);
