@@ -4,6 +4,7 @@
  * nothing overwritten: --replace moves the old objects aside). The download and decode are the
  * generic source restore's, into a staging directory under LOCAL_TEMP_DIR removed afterwards.
  */
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { logicalSource } from '../app/sources.js';
 import type { Config } from '../config/load.js';
@@ -53,6 +54,16 @@ export async function restoreIntoServer(
     // Only the staging directory's place: the result goes into the server, not here.
     destination: path.join(c.LOCAL_TEMP_DIR, 'into-server'),
     signal: req.signal,
+    // Refusals (an existing table without --replace, a name the backup lacks) before any download.
+    beforeDownload: async (m) => {
+      await fs.mkdir(c.LOCAL_TEMP_DIR, { recursive: true, mode: 0o700 });
+      const dir = await fs.mkdtemp(path.join(c.LOCAL_TEMP_DIR, 'into-server-preflight-'));
+      try {
+        await logical.preflightInto({ log: logger, jobDir: dir }, { ...m, source: logical.parsePayload(m.source) }, dir);
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    },
   });
   if (!load) throw new BackupmateError('INTERNAL', 'the logical restore finished without a load report');
   return { id: r.id, load, downloadedBytes: r.downloadedBytes, totalMs: r.timings.totalMs };

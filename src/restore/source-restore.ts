@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { checkIdentityFor } from '../archive/encryption.js';
 import { selectRestoreTarget, summarize } from '../domain/chain.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
+import type { ManifestEnvelope } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
 import { isEmptyDir } from '../mariadb/datadir.js';
 import type { SourceRegistry } from '../sources/registry.js';
@@ -35,6 +36,8 @@ export interface SourceRestoreRequest {
   destination: string;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; bytes: number; total: number }) => void;
+  /** After the target is chosen and its volumes checked, before anything is downloaded (e.g. a refusal that needs the manifest). */
+  beforeDownload?: (target: ManifestEnvelope) => Promise<void>;
 }
 
 export interface SourceRestoreReport {
@@ -86,6 +89,7 @@ export async function runSourceRestore(
   }
   await checkIdentityFor(chain.map((c) => c.manifest), s.ageIdentityFile ?? '');
   await checkVolumes(storage, chain);
+  await req.beforeDownload?.(targetManifest);
 
   const parent = path.dirname(destination);
   // The parents mkdir -p creates are the restore's: a failure removes them again (as runRestore does).

@@ -25,7 +25,7 @@ import type { ConnectionSettings } from '../../mariadb/mariabackup.js';
 import type { BackupRun, ChainRules, ExtractedMember, RestoreMode, Sink, Source, SourceBackupTarget, SourceContext, SourceManifest } from '../source.js';
 import { SqlClient } from './client.js';
 import { describeDump, mydumperArgv, parseMetadata, RowCounter, type DumpSelection } from './dump.js';
-import { loadIntoServer, type IntoServerRequest, type LoadReport } from './load.js';
+import { checkRoom, loadIntoServer, type IntoServerRequest, type LoadReport } from './load.js';
 import { LOGICAL, parseLogicalPayload, type LogicalPayload } from './payload.js';
 import { dumpUsers } from './users.js';
 
@@ -221,6 +221,21 @@ export class LogicalSource implements Source<LogicalPayload> {
     await this.checkFiles(chain[0].manifest, chain[0].dir);
     this.applied.set(chain[0].dir, chain[0].manifest);
     return chain[0].dir;
+  }
+
+  /**
+   * into-server, before the download: the selection exists in the backup and the server has room
+   * for it (or --replace); refusals are thrown here. `dir` is private to the caller (option file).
+   */
+  async preflightInto(ctx: SourceContext, m: SourceManifest<LogicalPayload>, dir: string): Promise<void> {
+    const s = this.settings;
+    if (!s.into || !s.restoreConnection) throw new BackupmateError('INTERNAL', 'logical restore: no into-server request or connection');
+    const client = await SqlClient.open(s.restoreConnection, dir, 'preflight.cnf');
+    try {
+      await checkRoom(client, m.source, m.id, s.into, ctx.log);
+    } finally {
+      await fs.rm(client.optionFile, { force: true });
+    }
   }
 
   async putBack(ctx: SourceContext, mode: RestoreMode, resultDir: string, destination: string): Promise<void> {

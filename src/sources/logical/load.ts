@@ -205,7 +205,15 @@ export async function loadIntoServer(
  * refusal naming them; with it, tables are RENAMEd aside (never dropped). A database holding
  * views, triggers, routines or events cannot be moved aside by RENAME TABLE: that is refused.
  */
-async function makeRoom(client: SqlClient, sel: LoadSelection, backupId: string, req: IntoServerRequest, log: Logger): Promise<string[]> {
+/**
+ * The refusals of the load's preflight, without changing anything (no --replace renames): run
+ * before the backup is downloaded, so a refused restore costs no download.
+ */
+export async function checkRoom(client: SqlClient, payload: LogicalPayload, backupId: string, req: Omit<IntoServerRequest, 'parallel'>, log: Logger): Promise<void> {
+  await makeRoom(client, selectForLoad(payload, req, backupId), backupId, { ...req, parallel: 1 }, log, true);
+}
+
+async function makeRoom(client: SqlClient, sel: LoadSelection, backupId: string, req: IntoServerRequest, log: Logger, dryRun = false): Promise<string[]> {
   const moved: string[] = [];
   if (req.table) {
     const t = sel.tables[0];
@@ -219,6 +227,7 @@ async function makeRoom(client: SqlClient, sel: LoadSelection, backupId: string,
       throw new BackupmateError('TARGET_STATE', `${t.db}.${t.name} has triggers (${triggers.map((r) => r[0]).join(', ')}) whose names the restored table's triggers would take: rename or drop them yourself, then restore`);
     }
     const aside = asideName(t.name, backupId);
+    if (dryRun) return moved;
     await client.query(`RENAME TABLE ${qualified(t)} TO ${ident(t.db)}.${ident(aside)}`);
     moved.push(`${t.db}.${t.name} -> ${t.db}.${aside}`);
     log.warn(`moved ${t.db}.${t.name} aside to ${t.db}.${aside} (--replace)`, { event: 'logical.load.aside', from: `${t.db}.${t.name}`, to: `${t.db}.${aside}` });
@@ -251,6 +260,7 @@ async function makeRoom(client: SqlClient, sel: LoadSelection, backupId: string,
         `database ${s.db} holds ${held.join(', ')}: --replace moves tables aside with RENAME TABLE, which cannot move views, triggers, routines or events; move or drop those yourself (or restore tables one by one with --table), then restore`,
       );
     }
+    if (dryRun) continue;
     const names = (await client.query(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=${literal(s.db)} ORDER BY TABLE_NAME`)).map((r) => r[0]);
     await client.query(`CREATE DATABASE ${ident(aside)}`);
     await client.query(`RENAME TABLE ${names.map((n) => `${ident(s.db)}.${ident(n)} TO ${ident(aside)}.${ident(n)}`).join(', ')}`);
