@@ -90,7 +90,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--replace', 'with --into-server: move an existing database/table aside (renamed, never dropped) instead of refusing'))
     .addHelpText(
       'after',
-      '\nExactly one of --target-dir, --copy-back, --move-back. With --copy-back/--move-back the server on\n' +
+      '\nExactly one of --target-dir, --copy-back, --move-back, --into-server. With --copy-back/--move-back the server on\n' +
         'MARIADB_DATADIR must be stopped; the old datadir is renamed to <datadir>.before-restore-<time>, never deleted,\n' +
         'and the result is chown -R to MARIADB_OS_USER.\n' +
         '"latest" and --time pick the newest backup of the kind the restore needs: database backups, unless --directories\n' +
