@@ -2,18 +2,16 @@
  * The composition root of the sources: which Source objects this process has, built from the
  * configuration, with the store layout of the configured prefixes. Commands and the daemon get
  * their registry here (one place to add a source).
- *
- * The physical source's restore (copy-back/move-back, server handling) still runs through
- * restore/job.ts, so it is not registered here; backups of it are read with the built-in payload
- * check (sources/payloads.ts).
  */
 import * as os from 'node:os';
 import { catalogPrefixes } from '../backup/decide.js';
 import { parseDirectoryPaths, type ConfigValues } from '../config/schema.js';
 import type { Config } from '../config/load.js';
+import { restoreSettings } from './wiring.js';
 import { DirectorySource } from '../sources/directory/index.js';
 import { parseNameList, parseObjects } from '../sources/logical/dump.js';
 import { LogicalSource, type LogicalSourceSettings } from '../sources/logical/index.js';
+import { PhysicalSource } from '../sources/physical/index.js';
 import { SourceRegistry } from '../sources/registry.js';
 
 export function directorySource(c: Pick<ConfigValues, 'DIRECTORY_BACKUP_PATHS' | 'MAX_CHAIN_LENGTH'>): DirectorySource {
@@ -41,6 +39,11 @@ export function logicalSource(c: Config, request: Pick<LogicalSourceSettings, 'i
   });
 }
 
+/** The mariabackup source, from the same settings a restore is configured with (app/wiring.ts). */
+export function physicalSource(c: Config): PhysicalSource {
+  return new PhysicalSource(restoreSettings(c));
+}
+
 export function makeSources(c: Config, request: Pick<LogicalSourceSettings, 'into' | 'onLoaded'> = {}): SourceRegistry {
-  return new SourceRegistry([directorySource(c), logicalSource(c, request)], catalogPrefixes(c));
+  return new SourceRegistry([physicalSource(c), directorySource(c), logicalSource(c, request)], catalogPrefixes(c));
 }

@@ -44,10 +44,8 @@ export interface BackupSequenceDeps {
   source?: SelfPlanningSource;
 }
 
-/** A source whose planner needs only its backups in the store (sources/directory: DirectorySource.plan). */
-export interface SelfPlanningSource<P extends SourcePayload = any> extends Pick<Source<P>, 'type' | 'startBackup'> {
-  plan(facts: { requested: BackupRequest; valid: readonly Manifest<P>[]; incompleteIds: readonly string[] }): { target: SourceBackupTarget<P>; reason: string };
-}
+/** A source that plans its backups through the port's `plan` hook (sources/source.ts), e.g. DirectorySource. */
+export type SelfPlanningSource<P extends SourcePayload = any> = Pick<Source<P>, 'type' | 'startBackup'> & Required<Pick<Source<P>, 'plan'>>;
 
 /** A self-planning source's decision, in the shape callers read (kind, parent and chain root ids). */
 export type SourceDecidedTarget = { kind: 'full' } | { kind: 'incremental'; parentId: string; fullId: string; fromLsn?: undefined };
@@ -118,7 +116,7 @@ async function runSelfPlannedSequence(deps: BackupSequenceDeps, source: SelfPlan
     const catalog = await readCatalog(storage, catalogPrefixes(deps.config));
     const valid = catalog.backups.map((b) => b.manifest).filter((m) => m.source.type === source.type);
     const incompleteIds = catalog.incomplete.filter((d) => d.source === source.type).map((d) => d.id);
-    const planned = source.plan({ requested: opts.requested, valid, incompleteIds });
+    const planned = await source.plan({ requested: opts.requested, valid, incompleteIds });
     target = planned.target;
     const t = planned.target;
     decision = {

@@ -14,7 +14,7 @@ import { redactedView } from '../config/redact.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import { closeLogger } from '../log/logger.js';
-import { runRestore, type RestoreMode } from '../restore/job.js';
+import type { RestoreMode } from '../restore/job.js';
 import { startHint } from '../restore/hint.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
@@ -27,7 +27,7 @@ import { checkRestoreArgs } from './restore-args.js';
 import { directorySource, logicalSource, makeSources } from '../app/sources.js';
 import { intoServerLines, restoreIntoServer, type IntoServerOptions } from './into-server.js';
 import { resolveId } from '../domain/ids.js';
-import { runSourceRestore } from '../restore/source-restore.js';
+import { restoreDestination, runSourceRestore } from '../restore/source-restore.js';
 import type { SourceRegistry } from '../sources/registry.js';
 import type { Storage } from '../storage/storage.js';
 import * as path from 'node:path';
@@ -213,50 +213,42 @@ export async function restoreCommand(
     const settings = restoreSettings(c);
     const storage = makeStorage(c, logger);
     const sources = makeSources(c);
-    // A registered source's backups (directory) restore through the generic job: asked for with
-    // --directories (latest/--time then pick among them), or named by id.
-    const sourceType = opts.directories
-      ? 'directory'
-      : opts.logical
-        ? 'logical'
-        : time === undefined && id !== undefined
-          ? await registeredSourceOf(storage, sources, id)
-          : undefined;
-    if (sourceType !== undefined) {
-      const modes = sources.get(sourceType).modes;
-      if (!modes.includes(mode)) {
-        throw new BackupmateError('USAGE', `restore: ${sourceType} backups are restored with ${modes.map((m) => `--${m}${m === 'target-dir' ? ' DIR' : ''}`).join(' or ')}, not --${mode}`);
-      }
-      const r = await runSourceRestore(storage, logger, settings, sources, { id: id ?? 'latest', time, mode, sourceType, destination: opts.targetDir!, signal: cancel.signal });
-      process.stdout.write(
-        [
-          `restored ${r.source} backup ${r.id} into ${r.destination} (${r.mode})`,
-          `  chain applied in order: ${r.chain.join(' -> ')}`,
-          `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, apply ${fmtDuration(r.timings.applyMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
-        ].join('\n') + '\n',
-      );
-      return;
-    }
-    const r = await runRestore(storage, logger, settings, {
+    const latest = time !== undefined || id === undefined || id.trim() === 'latest';
+    // One restore for every source: --directories asks for directory backups; latest/--time
+    // otherwise pick database backups; a named id restores whichever source's backup it is.
+    const source = opts.directories ? 'directory' : opts.logical ? 'logical' : latest ? 'physical' : undefined;
+    const r = await runSourceRestore(storage, logger, settings, sources, {
       id: id ?? 'latest',
       time,
       mode,
-      targetDir: opts.targetDir,
+      source,
+      destination: restoreDestination(mode, opts.targetDir, c.MARIADB_DATADIR),
       signal: cancel.signal,
     }).catch(async (e: unknown) => {
       // "latest"/--time pick database backups only: say so when the store holds directory backups.
-      if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || (id !== undefined && id.trim() !== 'latest')) throw e;
+      if (!(e instanceof BackupmateError) || e.code !== 'BACKUP_NOT_FOUND' || source !== 'physical') throw e;
       const others = await readCatalog(storage, sources.layout, sources).then(
-        (cat) => cat.backups.filter((b) => sources.has(b.manifest.source.type)).length,
+        (cat) => cat.backups.filter((b) => b.manifest.source.type === 'directory').length,
         () => 0,
       );
       if (others === 0) throw e;
       throw new BackupmateError(e.code, `${e.message}; the store holds ${others} directory backup(s): restore those with --directories --target-dir DIR`, e.details, { cause: e });
     });
+    const applied = `${r.applyName} ${fmtDuration(r.timings[`${r.applyName}Ms`] ?? 0)}`;
+    if (r.source !== 'physical') {
+      process.stdout.write(
+        [
+          `restored ${r.source} backup ${r.id} into ${r.destination} (${r.mode})`,
+          `  chain applied in order: ${r.chain.join(' -> ')}`,
+          `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, ${applied}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
+        ].join('\n') + '\n',
+      );
+      return;
+    }
     const lines = [
       `restored backup ${r.id} into ${r.destination} (${r.mode})`,
       `  chain applied in order: ${r.chain.join(' -> ')}`,
-      `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, prepare ${fmtDuration(r.timings.prepareMs)}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
+      `  downloaded ${fmtBytes(r.downloadedBytes)}; download+extract ${fmtDuration(r.timings.downloadMs)}, ${applied}, put back ${fmtDuration(r.timings.putBackMs)}, total ${fmtDuration(r.timings.totalMs)}`,
     ];
     if (r.movedAside) lines.push(`  the previous datadir was moved aside to ${r.movedAside} (delete it yourself once the restore is confirmed)`);
     // Which server the hint is about: a DB_SOCKET server still answering uses another datadir
@@ -269,7 +261,7 @@ export async function restoreCommand(
           )
         : null;
     const destination = await realOrResolved(r.destination);
-    for (const l of startHint({ mode: r.mode, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
+    for (const l of startHint({ mode: r.mode as Exclude<RestoreMode, 'into-server'>, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     cancel.dispose();
@@ -327,14 +319,6 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
 }
 
 /**
- * The source type of the backup `id` names, when that source is in `sources` (e.g. directory);
- * undefined for a physical backup or an id that does not resolve (runRestore then reports it).
- */
-async function registeredSourceOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
-  const type = await sourceTypeOf(storage, sources, id);
-  return type !== undefined && sources.has(type) ? type : undefined;
-}
-
 /** The source type of the backup `id` names (any source), or undefined ('latest', or no such backup). */
 async function sourceTypeOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
   if (id.trim() === 'latest') return undefined;
@@ -347,6 +331,8 @@ async function sourceTypeOf(storage: Storage, sources: SourceRegistry, id: strin
   }
   return catalog.backups.find((b) => b.manifest.id === resolved)?.manifest.source.type;
 }
+
+/**
 
 /**
  * `config check`: every key valid, then what can be checked on this host without the server or

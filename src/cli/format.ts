@@ -4,6 +4,7 @@ import { buildChains, summarize } from '../domain/chain.js';
 import type { Manifest } from '../domain/manifest.js';
 import { isPhysical } from '../sources/physical/payload.js';
 import type { Catalog } from '../storage/catalog.js';
+import { chainStatuses } from '../storage/chain-status.js';
 import type { VerifyReport } from '../verify/report.js';
 
 export function renderTable(rows: string[][]): string {
@@ -27,11 +28,13 @@ export function renderCatalog(c: Catalog): string {
     return [label, m.source.type, m.kind, status, m.parentId ?? '-', fmtBytes(m.storedBytes), fmtBytes(m.rawBytes), fmtDuration(m.durationMs), lsn.from, lsn.to, encryptedCell(m), m.mac ? 'yes' : 'no', m.finishedAt];
   };
   const rows: string[][] = [];
+  // 'ok' only for a backup a restore could reach (storage/chain-status.ts).
+  const status = chainStatuses(c);
   const { chains, orphans } = buildChains(c.backups.map((b) => summarize(b.manifest)));
   for (const chain of chains) {
-    rows.push(row(chain.full.id, chain.full.id, 'ok'));
+    rows.push(row(chain.full.id, chain.full.id, status.get(chain.full.id) ?? 'ok'));
     const incs = chain.members.slice(1);
-    incs.forEach((m, i) => rows.push(row(m.id, `${i === incs.length - 1 ? '└─' : '├─'} ${m.id}`, 'ok')));
+    incs.forEach((m, i) => rows.push(row(m.id, `${i === incs.length - 1 ? '└─' : '├─'} ${m.id}`, status.get(m.id) ?? 'ok')));
   }
   for (const o of orphans) rows.push(row(o.id, o.id, 'orphan (full missing)'));
   for (const d of c.incomplete) {

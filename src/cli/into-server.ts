@@ -50,7 +50,7 @@ export async function restoreIntoServer(
     id: req.id,
     time: req.time,
     mode: 'into-server',
-    sourceType: 'logical',
+    source: 'logical',
     // Only the staging directory's place: the result goes into the server, not here.
     destination: path.join(c.LOCAL_TEMP_DIR, 'into-server'),
     signal: req.signal,

@@ -7,6 +7,7 @@ import { CommanderError } from 'commander';
 import { BackupmateError, ERROR_CODES } from '../domain/errors.js';
 
 export async function runMain(name: string, body: (argv: string[]) => Promise<void>): Promise<void> {
+  process.on('unhandledRejection', onUnhandledRejection(name));
   try {
     await body(process.argv);
   } catch (e) {
@@ -38,4 +39,19 @@ export function report(name: string, e: unknown): number {
   process.stderr.write(`${name}: unexpected error (a bug; please report it with the log): ${err?.message ?? String(e)}\n`);
   if (process.env.BACKUPMATE_DEBUG === '1' && err?.stack) process.stderr.write(err.stack + '\n');
   return ERROR_CODES.INTERNAL.exit;
+}
+
+/**
+ * The process-level handler of a promise rejection nobody awaited (a bug): Node 20 would print a
+ * stack and exit 1, a status the README does not document. This says what happened on stderr
+ * (the journal, under systemd) and exits with INTERNAL's status (70) at once: a process that lost
+ * track of one of its own steps must not go on as if it had succeeded.
+ */
+export function onUnhandledRejection(name: string, exit: (code: number) => void = (c) => process.exit(c), write: (s: string) => void = (s) => void process.stderr.write(s)): (reason: unknown) => void {
+  return (reason) => {
+    const err = reason as Error;
+    write(`${name}: unexpected error (a bug; please report it with the log): unhandled rejection: ${err?.message ?? String(reason)}\n`);
+    if (process.env.BACKUPMATE_DEBUG === '1' && err?.stack) write(err.stack + '\n');
+    exit(ERROR_CODES.INTERNAL.exit);
+  };
 }

@@ -5,7 +5,7 @@
  * wait for it to answer; when it does not come back, the error says how to roll back.
  *
  * The order is the contract: nothing is asked or stopped before the chain is downloaded, verified
- * and prepared (runRestore's beforePutBack), so a declined confirmation or a bad backup leaves
+ * and prepared (runSourceRestore's beforePutBack), so a declined confirmation or a bad backup leaves
  * the server running and the datadir untouched. A target-dir restore touches no server.
  *
  * Callers: daemon/handlers/restore.ts. The one-shot CLI restore does not manage the server (it
@@ -15,7 +15,9 @@ import { BackupmateError, errorText } from '../domain/errors.js';
 import type { Logger } from '../log/logger.js';
 import { startServer, stopServer, type ServiceSettings } from '../mariadb/service.js';
 import type { Storage } from '../storage/storage.js';
-import { runRestore, type RestoreMode, type RestoreReport, type RestoreRequest, type RestoreSettings } from './job.js';
+import type { SourceRegistry } from '../sources/registry.js';
+import type { RestoreMode } from '../sources/source.js';
+import { runSourceRestore, type SourceRestoreReport as RestoreReport, type SourceRestoreRequest, type SourceRestoreSettings } from './source-restore.js';
 
 /** Whether a restore in this mode stops and starts the server (pure). */
 export function managesServer(mode: RestoreMode): boolean {
@@ -68,25 +70,29 @@ export interface HandoverResult extends RestoreReport {
 }
 
 /**
- * runRestore with the server handed over around the put back (managed modes), or as is for
- * target-dir. Throws DECLINED when the person says no (the server was not stopped), the restore's
- * own errors, or notStartedError.
+ * runSourceRestore with the server handed over around the put back (managed modes), or as is for
+ * target-dir. The request's own beforePutBack (e.g. a point-in-time replay into the prepared
+ * staging datadir) runs first, then the confirmation and the server's stop: nothing is asked or
+ * stopped before the result is ready. Throws DECLINED when the person says no (the server was
+ * not stopped), the restore's own errors, or notStartedError.
  */
 export async function restoreWithHandover(
   storage: Storage,
   log: Logger,
-  settings: RestoreSettings,
-  req: Omit<RestoreRequest, 'beforePutBack' | 'serverStoppedLater'>,
+  settings: SourceRestoreSettings,
+  sources: SourceRegistry,
+  req: Omit<SourceRestoreRequest, 'serverStoppedLater'>,
   o: HandoverOptions,
 ): Promise<HandoverResult> {
   const manage = managesServer(req.mode);
   const s = o.service;
   let stopped = false;
-  const report = await runRestore(storage, log, settings, {
+  const report = await runSourceRestore(storage, log, settings, sources, {
     ...req,
     serverStoppedLater: manage,
-    beforePutBack: async (info) => {
+    beforePutBack: async (result, info) => {
       o.onBackupId?.(info.id);
+      await req.beforePutBack?.(result, info);
       if (!manage) return;
       if (!o.confirmed) {
         const prompt = confirmationPrompt(info, { mode: req.mode, noStart: o.noStart, stopCommand: s.stopCommand, startCommand: s.startCommand });

@@ -3,8 +3,11 @@
  * binlog) does, so that the jobs (backup, restore, verify, prune, list) stay generic:
  *
  *   backup:  source.startBackup → [compress] → container → [encrypt] → volumes → SHA256SUMS → manifest LAST
- *   restore: select a target of a kind the mode needs → source.chain.restoreChain → per member:
- *            download + decode → source.openSink → source.apply(chain) → source.putBack(mode)
+ *   restore: select a target of a kind the mode needs → source.chain.restoreChain →
+ *            [source.preflight] → per member, in chain order: download + decode → source.openSink,
+ *            and as soon as member i is extracted (and i-1 applied) [source.applyMember(i)], WHILE
+ *            member i+1 downloads → source.apply(chain) → the caller's beforePutBack(result) →
+ *            source.putBack(mode)
  *   verify:  download + decode → source.openSink into scratch (→ source.check, when it has one)
  *
  * A Source is built once per process from its own settings (app/wiring.ts, or a test), and found
@@ -37,6 +40,34 @@ export interface SourceContext {
   signal?: AbortSignal;
   /** A private, empty-at-start directory under LOCAL_TEMP_DIR the job removes at its end. */
   jobDir: string;
+  /**
+   * Restore only: hands the job work that may finish in the background (e.g. removing an applied
+   * member's scratch). The job awaits it before it removes jobDir, also after a failure.
+   */
+  background?(p: Promise<unknown>): void;
+}
+
+/** What a restore's preflight knows: nothing has been downloaded yet. */
+export interface RestorePreflight {
+  mode: RestoreMode;
+  /** Where the result goes (target-dir: the directory; copy-back/move-back: the datadir). */
+  destination: string;
+  /**
+   * The server using `destination` is stopped by the caller right before the put back (the
+   * daemon's managed restore): a source must not refuse early because one runs now.
+   */
+  serverStoppedLater: boolean;
+}
+
+/** What putBack reports. */
+export interface PutBackResult {
+  /** Where the previous contents of the destination were moved (never deleted), if anywhere. */
+  movedAside?: string | null;
+  /**
+   * The source started the removal of the job's staging itself (e.g. a detached rm -rf after a
+   * copy-back, so the person waiting does not wait for gigabytes to be deleted): the job leaves it.
+   */
+  stagingRemovedInBackground?: boolean;
 }
 
 /** What to take: the kind, and for a kind with a parent, the parent and the chain's root. */
@@ -109,6 +140,22 @@ export interface ChainRules<P extends SourcePayload> {
   restoreChain(target: SourceManifest<P>, valid: readonly SourceManifest<P>[], incompleteIds: readonly string[]): SourceManifest<P>[];
 }
 
+/** What a source's planner gets: what was asked for, and this source's backups in the store. */
+export interface SourcePlanFacts<P extends SourcePayload> {
+  /** A forced kind, or 'auto' (the source decides). */
+  requested: 'auto' | 'full' | 'incremental';
+  /** This source's readable backups. */
+  valid: readonly SourceManifest<P>[];
+  /** This source's backup directories without a manifest. */
+  incompleteIds: readonly string[];
+}
+
+/** A planner's decision: what startBackup takes, and why (logged, shown by `backup`). */
+export interface SourcePlan<P extends SourcePayload> {
+  target: SourceBackupTarget<P>;
+  reason: string;
+}
+
 export interface Source<P extends SourcePayload = SourcePayload> {
   /** `manifest.source.type`, e.g. 'physical', 'directory'. */
   readonly type: string;
@@ -116,9 +163,21 @@ export interface Source<P extends SourcePayload = SourcePayload> {
   readonly kinds: readonly string[];
   /** Restore modes this source can put its result back with. */
   readonly modes: readonly RestoreMode[];
-  /** Checks a manifest's `source` object; throws BackupmateError('INTEGRITY') saying what was expected. */
-  parsePayload(raw: unknown): P;
+  /**
+   * Checks a manifest's `source` object; throws BackupmateError('INTEGRITY') saying what was
+   * expected, and where (`where`: e.g. "manifest bm/full/ID/manifest.json").
+   */
+  parsePayload(raw: unknown, where?: string): P;
   readonly chain: ChainRules<P>;
+
+  /**
+   * Backup (optional): decides the kind (full/incremental/differential...) and the parent of the
+   * next backup from this source's backups in the store, as `startBackup` takes it. A source
+   * with a plan is backed up by the generic sequence (backup/sequence.ts) without source-specific
+   * code. (The physical source's planner also asks the server for its LSN and identity, so it
+   * still runs through backup/decide.ts.)
+   */
+  plan?(facts: SourcePlanFacts<P>): SourcePlan<P> | Promise<SourcePlan<P>>;
 
   /** Backup: starts producing the raw stream. Throws before any data flows when it cannot. */
   startBackup(ctx: SourceContext, target: SourceBackupTarget<P>): Promise<BackupRun<P>>;
@@ -137,17 +196,38 @@ export interface Source<P extends SourcePayload = SourcePayload> {
   check?(ctx: SourceContext, m: SourceManifest<P>, dir: string): Promise<Record<string, unknown>>;
 
   /**
-   * Restore: combines the extracted members of a chain ([root, ..., target], as restoreChain
-   * ordered them) into one result and returns the directory holding it (physical: mariabackup
-   * --prepare in order into the full's dir; directory: incrementals applied over the full,
-   * deletions included).
+   * Restore (optional): read-only checks of the chain and the destination BEFORE anything is
+   * downloaded (physical: the local mariabackup can prepare it; no server runs on the datadir).
+   * Throws the error to report; touches nothing.
+   */
+  preflight?(ctx: SourceContext, chain: readonly SourceManifest<P>[], p: RestorePreflight): Promise<void>;
+
+  /** What the restore report calls the apply step ('prepare' for physical; absent: 'apply'). */
+  readonly applyName?: string;
+
+  /**
+   * Restore (optional), the STREAMING apply: member `chain[index]` of the chain ([root, ...,
+   * target]; every member's `dir` exists from the start) is extracted and verified; apply it now. Called strictly in chain order, each
+   * member once, the next only after this one resolved, while the job downloads the next members
+   * (physical: mariabackup --prepare of the full, then --incremental-dir of each incremental, so
+   * prepare overlaps the downloads). `signal` aborts it when a download fails or the job is
+   * cancelled. A source without it does all its work in `apply`.
+   */
+  applyMember?(ctx: SourceContext, chain: readonly ExtractedMember<P>[], index: number, o: { mode: RestoreMode; signal: AbortSignal }): Promise<void>;
+
+  /**
+   * Restore: runs once every member is extracted (and, with applyMember, applied): finishes the
+   * combination of the chain ([root, ..., target], as restoreChain ordered them) and returns the
+   * directory holding the result (physical: checks the prepared full's checkpoints; directory:
+   * incrementals applied over the full, deletions included).
    */
   apply(ctx: SourceContext, chain: readonly ExtractedMember<P>[]): Promise<string>;
 
   /**
    * Restore: puts the result (`resultDir`, from apply) in place for `mode` at `destination`
    * (target-dir: the directory to create/fill; copy-back/move-back: the server's datadir). A
-   * source that needs more (stop the server...) gets it from its own settings.
+   * source that needs more (stop the server...) gets it from its own settings. `chain` is the
+   * one apply got. Called only after the caller's beforePutBack hook returned.
    */
-  putBack(ctx: SourceContext, mode: RestoreMode, resultDir: string, destination: string): Promise<void>;
+  putBack(ctx: SourceContext, mode: RestoreMode, resultDir: string, destination: string, chain: readonly ExtractedMember<P>[]): Promise<PutBackResult | void>;
 }

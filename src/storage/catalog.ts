@@ -8,6 +8,7 @@ import { BackupmateError } from '../domain/errors.js';
 import { MANIFEST_NAME, parseManifest, type Manifest } from '../domain/manifest.js';
 import { BUILTIN_PAYLOADS, type PayloadParser } from '../sources/payloads.js';
 import type { LayoutEntry } from '../sources/registry.js';
+import { chainStatuses } from './chain-status.js';
 import { readAll, type Storage } from './storage.js';
 
 export interface CatalogEntry {
@@ -27,14 +28,14 @@ export interface Catalog {
 /** Payload checks by source type: a SourceRegistry (its `get(type).parsePayload`) or a plain table. */
 export interface PayloadParsers {
   has(type: string): boolean;
-  get(type: string): { parsePayload(raw: unknown): unknown };
+  get(type: string): { parsePayload(raw: unknown, where?: string): unknown };
 }
 
 /** The payload check for `type`: the given sources' first, then the built-in ones. */
 function payloadParser(type: string, sources?: PayloadParsers): PayloadParser | undefined {
   if (sources?.has(type)) {
     const src = sources.get(type);
-    return (raw) => src.parsePayload(raw) as Manifest['source'];
+    return (raw, where) => src.parsePayload(raw, where) as Manifest['source'];
   }
   return BUILTIN_PAYLOADS[type];
 }
@@ -107,8 +108,9 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 
 /** The JSON shape of a listing, shared by `backupmate list --json` and the daemon's `list`. */
 export function catalogJson(catalog: Catalog): unknown {
+  const statuses = chainStatuses(catalog);
   return {
-    backups: catalog.backups.map((b) => ({ ...b.manifest, status: 'ok' })),
+    backups: catalog.backups.map((b) => ({ ...b.manifest, status: statuses.get(b.manifest.id) ?? 'ok' })),
     incomplete: catalog.incomplete.map((d) => ({
       id: d.id,
       source: { type: d.source },

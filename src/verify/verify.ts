@@ -87,7 +87,9 @@ export async function runVerify(storage: Storage, logger: Logger, s: VerifySetti
   const valid = catalog.backups.filter((b) => isPhysical(b.manifest)).map((b) => physicalSummary(b.manifest));
   const incompleteIds = catalog.incomplete.filter((d) => d.source === 'physical').map((d) => d.id);
   const rulesFor = (m: Manifest, log: Logger): VerifyRules => {
-    if (isPhysical(m) && !sources?.has('physical')) return physicalRules(m, valid, incompleteIds);
+    // Physical backups keep their own rules here (the checkpoints against the manifest's LSNs are
+    // findings of the report, not a thrown check).
+    if (isPhysical(m)) return physicalRules(m, valid, incompleteIds);
     if (!sources?.has(m.source.type)) {
       throw new BackupmateError('CONFIG', `backup ${m.id} is a ${m.source.type} backup, and no ${m.source.type} source is set up in this process to check it`);
     }

@@ -80,6 +80,11 @@ function toySource(next: () => Buffer | Error): Source<ToyPayload> {
       if (got !== m.source.sha256) throw new BackupmateError('INTEGRITY', `toy ${m.id}: the stream unpacks to sha256 ${got}, its payload says ${m.source.sha256}`);
       return { sha256: got };
     },
+    // The streaming apply: member i is extracted (its part is there) when it is applied, in order.
+    async applyMember(_ctx, chain, index) {
+      const size = (await fs.stat(path.join(chain[index].dir, 'part'))).size;
+      applied.push(`${index}/${chain.length}:${size}`);
+    },
     async apply(ctx, chain) {
       const result = path.join(ctx.jobDir, 'result');
       await fs.mkdir(result);
@@ -103,6 +108,7 @@ let identityFile: string;
 let recipient: string;
 const parts: Buffer[] = [randomBytes(3 * 1024 * 1024 + 17), randomBytes(200_000)];
 let calls = 0;
+const applied: string[] = [];
 const source = toySource(() => parts[calls++] ?? new Error('no more toy data'));
 const layout = [...standardLayout({ fullPrefix: 'bm/full/', incrementalPrefix: 'bm/inc/' }), { source: 'toy', kind: '*', prefix: 'bm/toy/' }];
 const registry = new SourceRegistry([source], layout);
@@ -171,6 +177,7 @@ describe('a toy source through the generic jobs', () => {
     const r = await runSourceRestore(new FileStorage(storeDir), quiet(), common(), registry, { id: 'latest', mode: 'target-dir', destination: target });
     expect(r).toMatchObject({ id: inc.id, source: 'toy', chain: [full.id, inc.id] });
     expect(sha(await fs.readFile(path.join(target, 'data')))).toBe(sha(Buffer.concat(parts)));
+    expect(applied).toEqual([`0/2:${parts[0].length}`, `1/2:${parts[1].length}`]);
   });
 
   test('a mode the toy does not support finds no backup', async () => {

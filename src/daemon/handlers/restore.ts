@@ -3,10 +3,12 @@
  * the server's stop/start around the put back is restore/handover.ts. The schedules are paused
  * while it runs. Events: progress, then `confirm` (copy-back/move-back without yes), then progress.
  */
+import { makeSources } from '../../app/sources.js';
 import { connectionSettings, restoreSettings } from '../../app/wiring.js';
 import { parseRestoreTime } from '../../domain/chain.js';
 import { BackupmateError } from '../../domain/errors.js';
 import { managesServer, restoreWithHandover } from '../../restore/handover.js';
+import { restoreDestination } from '../../restore/source-restore.js';
 import type { DaemonContext } from '../context.js';
 import type { Handler } from '../control.js';
 import type { RestoreParams, RestoreResultView } from '../protocol.js';
@@ -39,11 +41,14 @@ export const restore =
             d.storage,
             d.logger,
             restoreSettings(c),
+            makeSources(c),
             {
               id: p.id ?? 'latest',
               time,
               mode: p.mode as Exclude<RestoreParams['mode'], 'into-server'>,
-              targetDir: p.targetDir,
+              // latest/--time pick database backups (as the CLI without --directories); a named id any source's.
+              source: p.id === undefined || p.id.trim() === 'latest' ? 'physical' : undefined,
+              destination: restoreDestination(p.mode, p.targetDir, c.MARIADB_DATADIR),
               signal: ctx.signal,
               onProgress: (pr) => {
                 ctx.progress(pr);

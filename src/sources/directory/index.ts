@@ -15,7 +15,7 @@
 import type { Readable } from 'node:stream';
 import type { ChildStage } from '../../archive/child.js';
 import { BackupmateError } from '../../domain/errors.js';
-import type { BackupRun, ExtractedMember, RestoreMode, Sink, Source, SourceBackupTarget, SourceContext, SourceManifest } from '../source.js';
+import type { BackupRun, ExtractedMember, SourcePlan, RestoreMode, Sink, Source, SourceBackupTarget, SourceContext, SourceManifest } from '../source.js';
 import { applyChain, putInPlace } from './apply.js';
 import { directoryChainRules, planDirectoryBackup, type DirectoryManifest } from './chain.js';
 import { selectStored } from './diff.js';
@@ -52,15 +52,15 @@ export class DirectorySource implements Source<DirectoryPayload> {
 
   constructor(private readonly settings: DirectorySourceSettings) {}
 
-  parsePayload(raw: unknown): DirectoryPayload {
-    return parseDirectoryPayload(raw);
+  parsePayload(raw: unknown, where?: string): DirectoryPayload {
+    return parseDirectoryPayload(raw, where);
   }
 
   /**
    * Full or incremental, on which parent (chain.ts planDirectoryBackup), as the target startBackup
    * takes. Needs no server: only this source's backups in the store.
    */
-  plan(facts: DirectoryPlanFacts): { target: SourceBackupTarget<DirectoryPayload>; reason: string } {
+  plan(facts: DirectoryPlanFacts): SourcePlan<DirectoryPayload> {
     const p = planDirectoryBackup({
       requested: facts.requested,
       paths: this.settings.paths,
