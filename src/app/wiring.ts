@@ -10,10 +10,14 @@ import type { ConnectionSettings } from '../mariadb/mariabackup.js';
 import { secretValues } from '../config/redact.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import type { RestoreSettings } from '../restore/job.js';
+import type { DrillSettings } from '../drill/drill.js';
+import { makeSources } from './sources.js';
 import type { PruneSettings } from '../retention/prune.js';
 import { createDriver } from '../storage/drivers/index.js';
+import type { RetryObserver } from '../metrics/metrics.js';
 import { logRetry, RetryStorage, type RetryPolicy } from '../storage/retry.js';
 import type { Storage } from '../storage/storage.js';
+import { copyConfig } from '../storage/copy-config.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -22,10 +26,31 @@ import { VERSION } from '../version.js';
  * all, logging each retry to `logger` ('storage.retry'). Drivers with parted uploads (S3) retry
  * each part themselves with the same policy and log line (see storage/retry.ts).
  */
-export function makeStorage(c: Config, logger: Logger): Storage {
+export function makeStorage(c: Config, logger: Logger, retries?: RetryObserver): Storage {
   const policy: RetryPolicy = { attempts: c.RETRY_ATTEMPTS, baseDelayMs: c.RETRY_BASE_DELAY_MS, maxDelayMs: c.RETRY_MAX_DELAY_MS };
-  const driver = createDriver(c, { retry: policy, onRetry: (ev) => logRetry(logger, ev) });
-  return new RetryStorage(driver, { ...policy, log: logger });
+  // The store's label in backupmate_storage_retries_total: its description (no secrets).
+  let store = '';
+  const counted = () => retries?.storageRetried(store);
+  const driver = createDriver(c, {
+    retry: policy,
+    onRetry: (ev) => {
+      logRetry(logger, ev);
+      counted();
+    },
+  });
+  const storage = new RetryStorage(driver, { ...policy, log: logger, onRetry: counted });
+  store = storage.description;
+  return storage;
+}
+
+/**
+ * The second store (COPY_STORAGE), as the backup sequence's copy step and the daemon's catch-up
+ * use it: its storage (same driver registry and retry policy as the primary), its configuration
+ * (storage/copy-config.ts) and its retention settings. null when no copy is configured.
+ */
+export function makeCopyStore(c: Config, logger: Logger): { storage: Storage; config: Config; prune: PruneSettings } | null {
+  const copy = copyConfig(c);
+  return copy ? { storage: makeStorage(copy, logger), config: copy, prune: pruneSettings(copy) } : null;
 }
 
 /** Which of the process's streams are terminals. */
@@ -112,6 +137,11 @@ export function restoreSettings(c: Config): RestoreSettings {
   };
 }
 
+/** A restore drill: the restore's settings plus the scratch server's options (DRILL_MARIADBD_OPTIONS). */
+export function drillSettings(c: Config): DrillSettings {
+  return { restore: restoreSettings(c), sources: makeSources(c), mariadbdOptions: c.DRILL_MARIADBD_OPTIONS.split(/\s+/).filter(Boolean) };
+}
+
 export function pruneSettings(c: Config): PruneSettings {
   return {
     fullPrefix: c.FULL_BACKUP_PREFIX,
@@ -121,5 +151,7 @@ export function pruneSettings(c: Config): PruneSettings {
     keepFullCount: c.RETENTION_FULL_COUNT,
     keepDays: c.RETENTION_DAYS,
     incompleteGraceHours: c.INCOMPLETE_GRACE_HOURS,
+    objectLockDays: c.S3_OBJECT_LOCK_MODE ? c.S3_OBJECT_LOCK_DAYS : 0,
+    binlogPrefix: c.BINLOG_PREFIX,
   };
 }

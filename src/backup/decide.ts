@@ -13,6 +13,7 @@ import { serverState, serverVersion } from '../mariadb/server.js';
 import { physicalSummary } from '../sources/physical/chain.js';
 import { isPhysical } from '../sources/physical/payload.js';
 import { standardLayout, type LayoutEntry } from '../sources/registry.js';
+import { lockDirFor } from '../storage/lock.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import type { BackupSettings, BackupTarget } from './job.js';
@@ -27,6 +28,15 @@ export function catalogPrefixes(c: Config): LayoutEntry[] {
     ...(directoryPrefix ? { directoryPrefix } : {}),
     ...(logicalPrefix ? { logicalPrefix } : {}),
   });
+}
+
+/**
+ * Where the store lock of a configuration lives (storage/lock.ts), and its lease: beside its
+ * FULL_BACKUP_PREFIX and INCREMENTAL_BACKUP_PREFIX (the chains two writers could interleave), so
+ * hosts with prefixes of their own in one bucket never block each other.
+ */
+export function storeLockOptions(c: Config, job: string): { dir: string; job: string; leaseMs: number } {
+  return { dir: lockDirFor([c.FULL_BACKUP_PREFIX, c.INCREMENTAL_BACKUP_PREFIX]), job, leaseMs: c.STORE_LOCK_LEASE_SECONDS * 1000 };
 }
 
 /**

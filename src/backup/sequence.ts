@@ -21,9 +21,12 @@ import type { Source, SourceBackupTarget } from '../sources/source.js';
 import { readCatalog } from '../storage/catalog.js';
 import { planBackup, type Plan } from '../sources/physical/plan.js';
 import type { Logger } from '../log/logger.js';
+import type { BackupObserver } from '../metrics/metrics.js';
 import { prune, type PruneSettings } from '../retention/prune.js';
 import type { Storage } from '../storage/storage.js';
-import { catalogPrefixes, decideBackup, planFacts } from './decide.js';
+import { syncCopy, type CopyResult } from '../storage/copy.js';
+import { acquireStoreLock, withStoreLock, type StoreLock } from '../storage/lock.js';
+import { catalogPrefixes, decideBackup, planFacts, storeLockOptions } from './decide.js';
 import { runBackup, runSourceBackup, type BackupProgress, type BackupSettings, type BackupTarget } from './job.js';
 import { preflightBackup } from './preflight.js';
 
@@ -42,6 +45,14 @@ export interface BackupSequenceDeps {
    * from the store (no server preflight), e.g. the directory source (app/sources.ts).
    */
   source?: SelfPlanningSource;
+  /**
+   * The second store (COPY_STORAGE; app/wiring.ts makeCopyStore): after the backup is stored,
+   * everything the copy lacks is copied there (storage/copy.ts), then retention runs on each
+   * store on its own. Its failure fails nothing: it is reported (onCopied) and caught up later.
+   */
+  copy?: { storage: Storage; config: Config; prune: PruneSettings } | null;
+  /** Told of the backup's end, success or failure (metrics: metrics/metrics.ts). Must not throw. */
+  observer?: BackupObserver;
 }
 
 /** A source that plans its backups through the port's `plan` hook (sources/source.ts), e.g. DirectorySource. */
@@ -70,6 +81,8 @@ export interface BackupSequenceOptions {
   onProgress?: (p: BackupProgress) => void;
   /** The backup is stored (manifest written), before retention runs. */
   onStored?: (m: Manifest) => void | Promise<void>;
+  /** The copy step ran (only with a second store): `error` says why the copy is behind. */
+  onCopied?: (r: CopyResult) => void | Promise<void>;
 }
 
 export interface BackupSequenceResult {
@@ -77,23 +90,87 @@ export interface BackupSequenceResult {
   decision: BackupDecision;
   /** Why retention after the backup failed (already logged), or null when it ran. */
   retentionError: unknown;
+  /** The copy step's result, null without a second store. */
+  copy: CopyResult | null;
 }
 
+/**
+ * The sequence holds the store lock of the prefix (storage/lock.ts) from the decision to the end
+ * of retention and copy: another writer at work there refuses this backup at once (STORE_LOCKED,
+ * logged as a failure before it started, stage 'lock'). The physical preflight runs before it: it
+ * only reads the server and writes and removes a probe object of its own, and a store that cannot
+ * be written at all is reported by the preflight's own words.
+ */
 export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
+  if (!deps.observer) return runSequence(deps, opts);
+  const observer = deps.observer;
+  const t0 = Date.now();
+  // The kind once the planner decided it; what was asked for when it failed before that.
+  let kind: string = opts.requested;
+  const source = deps.source?.type ?? 'physical';
+  try {
+    const r = await runSequence(deps, {
+      ...opts,
+      onDecided: (d) => {
+        kind = d.target.kind;
+        return opts.onDecided?.(d);
+      },
+    });
+    const m = r.manifest;
+    observer.backupEnded({ source: m.source.type, kind: m.kind, ok: true, at: new Date(m.finishedAt), durationMs: m.durationMs, rawBytes: m.rawBytes, storedBytes: m.storedBytes });
+    return r;
+  } catch (e) {
+    observer.backupEnded({ source, kind, ok: false, at: new Date(), durationMs: Date.now() - t0 });
+    throw e;
+  }
+}
+
+async function runSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions): Promise<BackupSequenceResult> {
   const { config: c, storage, logger } = deps;
   const settings = deps.settings.backup;
-  if (deps.source) return runSelfPlannedSequence(deps, deps.source, opts);
+  let serverVersion: string | undefined;
+  if (!deps.source) {
+    try {
+      serverVersion = (await preflightBackup(settings, storage, c.FULL_BACKUP_PREFIX, logger)).serverVersion;
+    } catch (e) {
+      logStartFailure(logger, e, 'preflight');
+      throw e;
+    }
+  }
+  let lock: StoreLock;
+  try {
+    lock = await acquireStoreLock(storage, { ...storeLockOptions(c, 'backup'), logger });
+  } catch (e) {
+    logStartFailure(logger, e, 'lock', deps.source?.type);
+    throw e;
+  }
+  try {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lock.lost]) : lock.lost;
+    if (deps.source) return await runSelfPlannedSequence(deps, deps.source, { ...opts, signal });
+    return await runPhysicalSequence(deps, { ...opts, signal }, serverVersion!);
+  } finally {
+    await lock.release();
+  }
+}
+
+function logStartFailure(logger: Logger, e: unknown, stage: string, source?: string): void {
+  logger.error(`backup failed before it started: ${errorText(e)}`, {
+    event: 'backup.end',
+    status: 'failed',
+    stage,
+    ...(source ? { source } : {}),
+    code: e instanceof BackupmateError ? e.code : 'INTERNAL',
+  });
+}
+
+async function runPhysicalSequence(deps: BackupSequenceDeps, opts: BackupSequenceOptions, serverVersion: string): Promise<BackupSequenceResult> {
+  const { config: c, storage, logger } = deps;
+  const settings = deps.settings.backup;
   let decision: BackupDecision & { target: BackupTarget };
   try {
-    const pre = await preflightBackup(settings, storage, c.FULL_BACKUP_PREFIX, logger);
-    decision = await decideBackup(c, settings, storage, logger, opts.requested, opts.requestedBy, pre.serverVersion);
+    decision = await decideBackup(c, settings, storage, logger, opts.requested, opts.requestedBy, serverVersion);
   } catch (e) {
-    logger.error(`backup failed before it started: ${errorText(e)}`, {
-      event: 'backup.end',
-      status: 'failed',
-      stage: 'preflight',
-      code: e instanceof BackupmateError ? e.code : 'INTERNAL',
-    });
+    logStartFailure(logger, e, 'preflight');
     throw e;
   }
   await opts.onDecided?.(decision);
@@ -103,7 +180,32 @@ export async function runBackupSequence(deps: BackupSequenceDeps, opts: BackupSe
     onProgress: opts.onProgress,
   });
   await opts.onStored?.(manifest);
-  return { manifest, decision, retentionError: await retentionAfterBackup(deps) };
+  return afterStored(deps, opts, manifest, decision);
+}
+
+/** After a stored backup: the copy, then retention on the primary and on the copy. */
+async function afterStored(deps: BackupSequenceDeps, opts: BackupSequenceOptions, manifest: Manifest, decision: BackupDecision): Promise<BackupSequenceResult> {
+  let copy: CopyResult | null = null;
+  if (deps.copy) {
+    copy = await syncCopy({
+      primary: deps.storage,
+      copy: deps.copy.storage,
+      layout: catalogPrefixes(deps.config),
+      logger: deps.logger,
+      lock: storeLockOptions(deps.copy.config, 'copy'),
+      signal: opts.signal,
+    });
+    await opts.onCopied?.(copy);
+  }
+  const retentionError = await retentionAfterBackup(deps.storage, deps.logger, deps.settings.prune);
+  if (deps.copy && copy && copy.error === null) {
+    const target = deps.copy;
+    // The copy's retention under the copy's lock; its failure is logged like the primary's.
+    await withStoreLock(target.storage, { ...storeLockOptions(target.config, 'prune'), logger: deps.logger, signal: opts.signal }, () =>
+      retentionAfterBackup(target.storage, deps.logger, target.prune),
+    ).catch((e: unknown) => deps.logger.error(`retention on the copy failed: ${errorText(e)}`, { event: 'prune.end', status: 'failed', store: target.storage.description }));
+  }
+  return { manifest, decision, retentionError, copy };
 }
 
 /** The same steps for a source that plans itself: its backups in the store -> plan -> run -> retention. */
@@ -148,13 +250,12 @@ async function runSelfPlannedSequence(deps: BackupSequenceDeps, source: SelfPlan
     onProgress: opts.onProgress,
   });
   await opts.onStored?.(manifest);
-  return { manifest, decision, retentionError: await retentionAfterBackup(deps) };
+  return afterStored(deps, opts, manifest, decision);
 }
 
 /** Retention after a stored backup: its failure is logged and returned, never thrown. */
-function retentionAfterBackup(deps: BackupSequenceDeps): Promise<unknown> {
-  const { storage, logger } = deps;
-  return prune(storage, logger, deps.settings.prune, { dryRun: false }).then(
+function retentionAfterBackup(storage: Storage, logger: Logger, settings: PruneSettings): Promise<unknown> {
+  return prune(storage, logger, settings, { dryRun: false }).then(
     () => null,
     (e: unknown) => {
       logger.error(`retention after the backup failed: ${errorText(e)}`, {

@@ -18,7 +18,7 @@ import { VERSION } from '../version.js';
 /** The command handlers the program dispatches to; injectable so parsing is unit-tested alone. */
 export type Handlers = Pick<
   typeof commands,
-  'backupCommand' | 'checkCommand' | 'configCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
+  'backupCommand' | 'checkCommand' | 'configCommand' | 'drillCommand' | 'listCommand' | 'pruneCommand' | 'restoreCommand' | 'runCommand' | 'verifyCommand'
 >;
 
 /**
@@ -35,7 +35,7 @@ export const CONFIG_OPTION_HELP =
   'environment variables still override); the same for every command';
 
 export function buildProgram(h: Handlers = commands): Command {
-  const { backupCommand, checkCommand, configCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
+  const { backupCommand, checkCommand, configCommand, drillCommand, listCommand, pruneCommand, restoreCommand, runCommand, verifyCommand } = h;
   const program = new Command('backupmate')
     .description('MariaDB physical backups streamed to S3 (or a local store), and tested restores.')
     .version(VERSION, '-V, --version', 'print the version')
@@ -64,7 +64,10 @@ export function buildProgram(h: Handlers = commands): Command {
         'was removed since the newest directory backup. No database server is needed.\n' +
         'With --logical: always a full dump, under LOGICAL_BACKUP_PREFIX, of LOGICAL_DATABASES minus LOGICAL_EXCLUDE_DATABASES\n' +
         '(LOGICAL_OBJECTS: schema, data, views, routines, triggers, events, users), LOGICAL_PARALLEL connections, one\n' +
-        "snapshot for every table; the manifest records the snapshot's binlog position and GTID and each table's row count.",
+        "snapshot for every table; the manifest records the snapshot's binlog position and GTID and each table's row count.\n" +
+        'With COPY_STORAGE the backup is also copied to the second store (what the copy lacks; a copy that is down\n' +
+        'fails nothing and is caught up by the next run). Backup, prune and restore hold the store lock of the prefix:\n' +
+        'another backupmate at work there refuses them at once with exit 81, naming it (host, pid, job, since when).',
     )
     .action(async (_opts, cmd: Command) => backupCommand(cmd.optsWithGlobals()));
 
@@ -72,6 +75,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .command('list')
     .description('list the backups in the store: id, kind, status, sizes, duration, LSNs')
     .option('--json', 'print JSON for machines instead of a table')
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .action(async (_opts, cmd: Command) => listCommand(cmd.optsWithGlobals()));
 
   program
@@ -88,6 +92,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--database <db>', 'with --into-server: only this database'))
     .addOption(new Option('--table <db.table>', 'with --into-server: only this table'))
     .addOption(new Option('--replace', 'with --into-server: move an existing database/table aside (renamed, never dropped) instead of refusing'))
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .addHelpText(
       'after',
       '\nExactly one of --target-dir, --copy-back, --move-back, --into-server. With --copy-back/--move-back the server on\n' +
@@ -109,6 +114,8 @@ export function buildProgram(h: Handlers = commands): Command {
     .description("check that backups are restorable: manifest (and its MAC), chain, every volume's sha256, and the whole stream unpacked end to end")
     .argument('[id]', 'a backup id, timestamp or unambiguous prefix (checks its whole chain), "latest" (default) or "all" (every backup in the store)')
     .option('--json', 'print the report as JSON instead of a table')
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
+    .option('--binlog', 'verify the binlog archive under BINLOG_PREFIX instead: continuity (numbering, positions, GTID sequence, no overlap, no hole), every segment\'s sha256, GTID order inside each')
     .addHelpText(
       'after',
       '\nPer backup: ok, corrupt (what is wrong, naming the object), could not check (why), or incomplete (no manifest).\n' +
@@ -119,9 +126,25 @@ export function buildProgram(h: Handlers = commands): Command {
     .action(async (id: string | undefined, _opts, cmd: Command) => verifyCommand(id, cmd.optsWithGlobals()));
 
   program
+    .command('drill')
+    .description('prove a backup restores: restore its chain into LOCAL_TEMP_DIR, start a throwaway mariadbd on it, CHECK TABLE every table, compare with what the backup recorded')
+    .argument('[id]', 'a backup id, timestamp or unambiguous prefix, or "latest" (default)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      '\nMeasures the time to a ready server (download, prepare, start: the backup\'s honest RTO) and each step, and stores\n' +
+        'a small drill record next to the backup (list shows LAST_DRILL). Never touches MARIADB_DATADIR or the running server:\n' +
+        'the scratch server has its own socket and no TCP port (DRILL_MARIADBD_OPTIONS adds options). The scratch is deleted\n' +
+        'whatever happens. Exit status: 0 passed; 80 the server did not start or a table failed CHECK TABLE / is missing;\n' +
+        '65 a corrupt volume; 71 prepare failed; 74 no room in LOCAL_TEMP_DIR (the chain unpacked); 66 no such backup.',
+    )
+    .action(async (id: string | undefined, _opts, cmd: Command) => drillCommand(id, cmd.optsWithGlobals()));
+
+  program
     .command('prune')
     .description('apply retention (RETENTION_FULL_COUNT, RETENTION_DAYS): delete whole expired chains and stale incomplete backups')
     .option('--dry-run', 'list exactly what would be deleted, delete nothing')
+    .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .action(async (_opts, cmd: Command) => pruneCommand(cmd.optsWithGlobals()));
 
   program

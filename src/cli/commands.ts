@@ -2,7 +2,10 @@
  * The one-shot command handlers: each loads the configuration, builds what it needs through the
  * composition root, runs one job and prints a result. Kept thin: the work lives in the jobs.
  */
-import { catalogPrefixes } from '../backup/decide.js';
+import { catalogPrefixes, storeLockOptions } from '../backup/decide.js';
+import { storeConfig } from '../storage/copy-config.js';
+import { objectLockChecks } from '../storage/object-lock-check.js';
+import { acquireStoreLock, withStoreLock } from '../storage/lock.js';
 import { runBackupSequence } from '../backup/sequence.js';
 import { parseRestoreTime } from '../domain/chain.js';
 import * as os from 'node:os';
@@ -19,9 +22,9 @@ import { startHint } from '../restore/hint.js';
 import { realOrResolved } from '../mariadb/datadir.js';
 import * as fs from 'node:fs/promises';
 import { catalogJson, readCatalog } from '../storage/catalog.js';
-import { backupSettings, connectionSettings, consoleMode, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
+import { backupSettings, connectionSettings, consoleMode, drillSettings, makeCopyStore, makeLogger, makeStorage, processTtys, pruneSettings, restoreSettings, type Ttys } from '../app/wiring.js';
 import type { Manifest } from '../domain/manifest.js';
-import { renderCatalog, renderTable, renderVerify } from './format.js';
+import { renderCatalog, renderDrill, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
 import { directorySource, logicalSource, makeSources } from '../app/sources.js';
@@ -29,7 +32,6 @@ import { intoServerLines, restoreIntoServer, type IntoServerOptions } from './in
 import { resolveId } from '../domain/ids.js';
 import { restoreDestination, runSourceRestore } from '../restore/source-restore.js';
 import type { SourceRegistry } from '../sources/registry.js';
-import type { Storage } from '../storage/storage.js';
 import * as path from 'node:path';
 import { buildChains, summarize } from '../domain/chain.js';
 import { PROBLEM_PREFIX } from '../config/load.js';
@@ -37,9 +39,18 @@ import { localChecks, nodeProbe } from '../check/local.js';
 import { checkError, renderChecks, runChecks } from '../check/check.js';
 import { querySingleValue, serverVersion } from '../mariadb/server.js';
 import { mariabackupVersion } from '../mariadb/mariabackup.js';
+import type { Storage } from '../storage/storage.js';
+import { pointInTimeOf, renderArchiveVerify, renderPointInTime } from './point-in-time.js';
+import { verifyArchive } from '../sources/binlog/verify.js';
+import { oneShotMetrics } from '../metrics/oneshot.js';
+import { DrillFailed, type DrillReport } from '../drill/drill.js';
+import { drillAndRecord } from '../drill/job.js';
+import { lastDrills, drillSummary } from '../drill/record.js';
 
 interface GlobalOpts {
   config?: string[];
+  /** --store primary|copy (list, restore, verify, prune): which store the command works on. */
+  store?: string;
 }
 
 /**
@@ -51,8 +62,9 @@ export function loadOptions(opts: GlobalOpts): { files?: string[]; onlyFiles: bo
   return { files: opts.config, onlyFiles: !!opts.config?.length };
 }
 
+/** The configuration, seen from the store `--store` names (storage/copy-config.ts). */
 function load(opts: GlobalOpts): Config {
-  return loadConfig(loadOptions(opts));
+  return storeConfig(loadConfig(loadOptions(opts)), opts.store);
 }
 
 /** Cancels the job on SIGINT/SIGTERM: children are killed, uploads aborted, no manifest. */
@@ -115,8 +127,12 @@ export async function backupCommand(
             ? { code: e.code, message: e.message, stage: e.details.stage as string | undefined, exitCode: e.details.exitCode as number | undefined, stderrTail: e.details.stderrTail as string[] | undefined }
             : { code: 'INTERNAL', message: errorText(e) },
     });
+  // METRICS_TEXTFILE (off when empty): this run's outcome and the store's catalog, written at the end.
+  const metrics = oneShotMetrics(c, logger);
+  let storage: Storage | undefined;
+  let failed = false;
   try {
-    const storage = makeStorage(c, logger);
+    storage = makeStorage(c, logger, metrics.metrics);
     await runBackupSequence(
       // --directories: the directory source plans and takes the backup (no server involved);
       // --logical: the logical source (a mydumper dump, always full).
@@ -125,6 +141,8 @@ export async function backupCommand(
         settings: { backup: backupSettings(c), prune: pruneSettings(c) },
         storage,
         logger,
+        copy: makeCopyStore(c, logger),
+        observer: metrics.metrics,
         ...(opts.directories ? { source: directorySource(c) } : opts.logical ? { source: logicalSource(c) } : {}),
       },
       {
@@ -136,20 +154,39 @@ export async function backupCommand(
         },
         onStart: (id) => {
           backupId = id;
-          say(`backing up to ${storage.description} as ${id}...`);
+          say(`backing up to ${storage!.description} as ${id}...`);
         },
         // Alerted before retention runs: a failed retention does not make the backup a failure.
         onStored: async (m) => {
           say(summaryLine(m));
           await outcome('succeeded');
         },
+        // The copy being behind fails nothing; it is said, and alerted as a failed copy.
+        onCopied: async (r) => {
+          if (r.error === null) {
+            if (r.copied.length) say(`copied to ${r.store}: ${r.copied.join(', ')}`);
+            return;
+          }
+          say(`the copy to ${r.store} is behind (${r.missing} backup(s) missing): ${r.error}; caught up by the next run`);
+          await alerts.jobFinished({
+            host: os.hostname(),
+            jobId: null,
+            kind: 'copy',
+            trigger: 'manual',
+            status: 'failed',
+            backupId,
+            error: { code: r.errorCode ?? 'INTERNAL', message: r.error },
+          });
+        },
       },
     );
   } catch (e) {
+    failed = true;
     await outcome(e instanceof BackupmateError && e.code === 'CANCELLED' ? 'cancelled' : 'failed', e);
     throw e;
   } finally {
     cancel.dispose();
+    await metrics.flush(storage, failed ? 'backup' : undefined);
     await closeLogger(logger);
   }
 }
@@ -164,7 +201,11 @@ export async function pruneCommand(opts: GlobalOpts & { dryRun?: boolean }): Pro
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'prune');
   try {
-    const r = await prune(makeStorage(c, logger), logger, pruneSettings(c), { dryRun: !!opts.dryRun });
+    const storage = makeStorage(c, logger);
+    // A dry run deletes nothing: it needs no lock (and is not refused while a backup runs).
+    const r = opts.dryRun
+      ? await prune(storage, logger, pruneSettings(c), { dryRun: true })
+      : await withStoreLock(storage, { ...storeLockOptions(c, 'prune'), logger }, () => prune(storage, logger, pruneSettings(c), { dryRun: false }));
     const verb = r.dryRun ? 'would delete' : 'deleted';
     const lines: string[] = [];
     if (c.RETENTION_FULL_COUNT === 0 && c.RETENTION_DAYS === 0) {
@@ -185,11 +226,15 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'list');
   try {
-    const catalog = await readCatalog(makeStorage(c, logger), catalogPrefixes(c));
+    const storage = makeStorage(c, logger);
+    const catalog = await readCatalog(storage, catalogPrefixes(c));
+    const pointInTime = await pointInTimeOf(storage, c.BINLOG_PREFIX, catalog);
+    // The newest drill record of each drilled backup (drill/record.ts): "last drilled: ok, 4m12s to ready".
+    const drills = await lastDrills(storage, catalog.backups);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(catalogJson(catalog), null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...(catalogJson(catalog) as object), pointInTime, lastDrills: Object.fromEntries(drills) }, null, 2) + '\n');
     } else {
-      process.stdout.write(renderCatalog(catalog));
+      process.stdout.write(renderCatalog(catalog, new Map([...drills].map(([id, r]) => [id, drillSummary(r)]))) + renderPointInTime(pointInTime));
     }
   } finally {
     await closeLogger(logger);
@@ -212,6 +257,27 @@ export async function restoreCommand(
     const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
     const settings = restoreSettings(c);
     const storage = makeStorage(c, logger);
+    // No writer (backup, prune) may change the store under the restore: the store lock.
+    const lock = await acquireStoreLock(storage, { ...storeLockOptions(c, 'restore'), logger });
+    try {
+      await restoreLocked(id, opts, { c, logger, mode, time, settings, storage, signal: AbortSignal.any([cancel.signal, lock.lost]) });
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    cancel.dispose();
+    await closeLogger(logger);
+  }
+}
+
+async function restoreLocked(
+  id: string | undefined,
+  opts: { targetDir?: string; directories?: boolean; logical?: boolean },
+  x: { c: Config; logger: ReturnType<typeof makeLogger>; mode: RestoreMode; time: Date | undefined; settings: ReturnType<typeof restoreSettings>; storage: Storage; signal: AbortSignal },
+): Promise<void> {
+  const { c, logger, mode, time, settings, storage } = x;
+  const cancel = { signal: x.signal };
+  {
     const sources = makeSources(c);
     const latest = time !== undefined || id === undefined || id.trim() === 'latest';
     // One restore for every source: --directories asks for directory backups; latest/--time
@@ -263,9 +329,6 @@ export async function restoreCommand(
     const destination = await realOrResolved(r.destination);
     for (const l of startHint({ mode: r.mode as Exclude<RestoreMode, 'into-server'>, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
-  } finally {
-    cancel.dispose();
-    await closeLogger(logger);
   }
 }
 
@@ -303,11 +366,17 @@ async function intoServerCommand(id: string | undefined, opts: GlobalOpts & { ti
  * when every checked backup is ok, 65 when one is corrupt, else the code of why one could not be
  * checked (78 no identity, 76 store, 74 scratch space...).
  */
-export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean }): Promise<void> {
+export async function verifyCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean; binlog?: boolean }): Promise<void> {
   const c = load(opts);
   const logger = makeLogger(c, 'stderr', 'verify');
   const cancel = cancelOnSignals();
   try {
+    if (opts.binlog) {
+      const r = await verifyArchive(makeStorage(c, logger), c.BINLOG_PREFIX, { ageIdentityFile: c.AGE_IDENTITY_FILE || undefined, signal: cancel.signal });
+      process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : renderArchiveVerify(c.BINLOG_PREFIX, r));
+      if (!r.ok) throw new BackupmateError('INTEGRITY', `the binlog archive under ${c.BINLOG_PREFIX} failed verify: ${r.problems.length} problem(s)`);
+      return;
+    }
     const report = await runVerify(makeStorage(c, logger), logger, restoreSettings(c), { request: request ?? 'latest', signal: cancel.signal }, makeSources(c));
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderVerify(report));
     const err = verifyError(report);
@@ -333,6 +402,49 @@ async function sourceTypeOf(storage: Storage, sources: SourceRegistry, id: strin
 }
 
 /**
+ * `backupmate drill [<id>|latest]`: restores the backup into LOCAL_TEMP_DIR, starts a throwaway
+ * server on it, checks every table; the report on stdout (text, or JSON with --json). Exit 0 when
+ * it passed; else the failing step's code (65 corrupt volume, 71 prepare, 80 server or tables,
+ * 74 no room...). Alerts like a backup (NOTIFY_ON), writes METRICS_TEXTFILE when set.
+ */
+export async function drillCommand(request: string | undefined, opts: GlobalOpts & { json?: boolean }): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'drill');
+  const cancel = cancelOnSignals();
+  const metrics = oneShotMetrics(c, logger);
+  const alerts = createNotifier(c, logger);
+  const started = new Date();
+  let storage: Storage | undefined;
+  let failed = false;
+  const print = (r: DrillReport) => process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : renderDrill(r));
+  try {
+    storage = makeStorage(c, logger, metrics.metrics);
+    const r = await drillAndRecord(storage, logger, drillSettings(c), { id: request?.trim() || 'latest', signal: cancel.signal, host: os.hostname() }, metrics.metrics);
+    print(r);
+    await alerts.jobFinished({ host: os.hostname(), jobId: null, kind: 'drill', trigger: 'manual', status: 'succeeded', backupId: r.backupId ?? undefined, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: Date.now() - started.getTime() });
+  } catch (e) {
+    failed = true;
+    if (e instanceof DrillFailed) print(e.report);
+    const err = e instanceof BackupmateError ? e : null;
+    await alerts.jobFinished({
+      host: os.hostname(),
+      jobId: null,
+      kind: 'drill',
+      trigger: 'manual',
+      status: err?.code === 'CANCELLED' ? 'cancelled' : 'failed',
+      backupId: e instanceof DrillFailed ? (e.report.backupId ?? undefined) : undefined,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - started.getTime(),
+      error: { code: err?.code ?? 'INTERNAL', message: errorText(e), stage: err?.details.stage as string | undefined },
+    });
+    throw e;
+  } finally {
+    cancel.dispose();
+    await metrics.flush(storage, failed ? 'drill' : undefined);
+    await closeLogger(logger);
+  }
+}
 
 /**
  * `config check`: every key valid, then what can be checked on this host without the server or
@@ -346,7 +458,7 @@ export async function configCommand(what: 'check' | 'show', opts: GlobalOpts): P
   for (const w of c.warnings) process.stderr.write(`backupmate: warning: ${w}\n`);
   const rows = [['KEY', 'VALUE', 'FROM'], ...Object.entries(view).map(([k, v]) => [k, String(v), c.sources[k as keyof typeof c.sources] ?? 'default'])];
   if (what === 'check') {
-    const results = await localChecks(c, nodeProbe());
+    const results = [...(await localChecks(c, nodeProbe())), ...(await objectLockChecks(c))];
     const problems = results.filter((r) => !r.ok).map((r) => PROBLEM_PREFIX + r.text);
     if (problems.length) throw new BackupmateError('CONFIG', problems.join('\n'), { problems });
     process.stdout.write('configuration is valid\n' + results.map((r) => `  ok: ${r.text}\n`).join(''));

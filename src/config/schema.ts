@@ -27,6 +27,14 @@ import { S3_LIMITS } from '../storage/drivers/limits.js';
 export const STORAGE_KINDS = ['s3', 'file'] as const;
 export type StorageKind = (typeof STORAGE_KINDS)[number];
 
+/** COPY_STORAGE: '' = no second store. */
+export const COPY_STORAGE_KINDS = ['', ...STORAGE_KINDS] as const;
+export type CopyStorageKind = (typeof COPY_STORAGE_KINDS)[number];
+
+/** S3_OBJECT_LOCK_MODE: '' = no retention date on objects (S3 Object Lock's own modes otherwise). */
+export const S3_OBJECT_LOCK_MODES = ['', 'GOVERNANCE', 'COMPLIANCE'] as const;
+export type S3ObjectLockMode = (typeof S3_OBJECT_LOCK_MODES)[number];
+
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
@@ -98,6 +106,23 @@ export interface ConfigValues {
   S3_SSE_KMS_KEY_ID: string;
   S3_STORAGE_CLASS: S3StorageClass;
   VOLUME_SIZE: number;
+  COPY_STORAGE: CopyStorageKind;
+  COPY_STORAGE_PATH: string;
+  COPY_S3_BUCKET_NAME: string;
+  COPY_AWS_REGION: string;
+  COPY_AWS_ACCESS_KEY_ID: string;
+  COPY_AWS_SECRET_ACCESS_KEY: string;
+  COPY_AWS_SESSION_TOKEN: string;
+  COPY_S3_ENDPOINT: string;
+  COPY_S3_FORCE_PATH_STYLE: boolean;
+  COPY_S3_SSE: S3Sse;
+  COPY_S3_SSE_KMS_KEY_ID: string;
+  COPY_S3_STORAGE_CLASS: S3StorageClass;
+  COPY_S3_OBJECT_LOCK_MODE: S3ObjectLockMode;
+  COPY_S3_OBJECT_LOCK_DAYS: number;
+  STORE_LOCK_LEASE_SECONDS: number;
+  S3_OBJECT_LOCK_MODE: S3ObjectLockMode;
+  S3_OBJECT_LOCK_DAYS: number;
   FULL_BACKUP_PREFIX: string;
   INCREMENTAL_BACKUP_PREFIX: string;
   LOCAL_TEMP_DIR: string;
@@ -128,6 +153,11 @@ export interface ConfigValues {
   LOGICAL_PARALLEL: number;
   RESTORE_DB_USER: string;
   RESTORE_DB_PASSWORD: string;
+  BINLOG_ARCHIVE: boolean;
+  BINLOG_PREFIX: string;
+  BINLOG_SEGMENT_SECONDS: number;
+  BINLOG_SEGMENT_SIZE: number;
+  MARIADB_BINLOG_PATH: string;
   RETENTION_FULL_COUNT: number;
   RETENTION_DAYS: number;
   INCOMPLETE_GRACE_HOURS: number;
@@ -155,6 +185,10 @@ export interface ConfigValues {
   AGE_RECIPIENTS: string;
   AGE_IDENTITY_FILE: string;
   MANIFEST_HMAC_KEY: string;
+  METRICS_LISTEN: string;
+  METRICS_TEXTFILE: string;
+  DRILL_SCHEDULE: string;
+  DRILL_MARIADBD_OPTIONS: string;
 }
 
 export type ConfigKey = keyof ConfigValues;
@@ -229,6 +263,7 @@ type ItemSchema = convict.SchemaObj & FormatParams;
 
 type FormatName =
   | 'bm-enum'
+  | 'bm-s3-object-lock-mode'
   | 'bm-int'
   | 'bm-bytes'
   | 'bm-bool'
@@ -248,7 +283,8 @@ type FormatName =
   | 'bm-s3-sse'
   | 'bm-s3-storage-class'
   | 'bm-hmac-key'
-  | 'bm-paths';
+  | 'bm-paths'
+  | 'bm-listen';
 
 /** Thrown by a format; the message is "must ..." and never contains the value. */
 function reject(reason: string): never {
@@ -448,6 +484,12 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if (typeof x !== 'string' || !(S3_SSE_MODES as readonly string[]).includes(x)) reject('must be empty (no header: the bucket\'s default encryption), AES256 or aws:kms');
     },
   },
+  'bm-s3-object-lock-mode': {
+    coerce: (v: string) => v.trim().toUpperCase(),
+    validate(x: unknown) {
+      if (typeof x !== 'string' || !(S3_OBJECT_LOCK_MODES as readonly string[]).includes(x)) reject('must be empty (no Object Lock retention), GOVERNANCE or COMPLIANCE');
+    },
+  },
   'bm-s3-storage-class': {
     coerce: (v: string) => v.trim().toUpperCase(),
     validate(x: unknown) {
@@ -489,6 +531,15 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if (problem) reject(problem);
     },
   },
+  // METRICS_LISTEN: HOST:PORT ([::1]:9187 for IPv6), or empty (off).
+  'bm-listen': {
+    coerce: (v: string) => v.trim(),
+    validate(x: unknown) {
+      if (x === '') return;
+      const m = typeof x === 'string' ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(x) : null;
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) reject('must be HOST:PORT (port 1-65535; [::1]:PORT for IPv6) or empty');
+    },
+  },
   'bm-schedule': {
     coerce(v: string) {
       const t = v.trim();
@@ -508,7 +559,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Logical backups', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging'] as const;
+export const SECTIONS = ['Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Logical backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging', 'Metrics', 'Restore drills'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -684,6 +735,158 @@ export const SCHEMA: Schema = {
     section: 'Storage',
     doc: 'Local scratch directory for temporary files of backups and restores (absolute path).',
     example: '/srv/backupmate/tmp',
+  },
+
+  // Second store
+  COPY_STORAGE: {
+    format: 'bm-enum',
+    values: COPY_STORAGE_KINDS,
+    default: '',
+    env: 'COPY_STORAGE',
+    section: 'Second store',
+    doc: 'A second store every backup is also copied to (sha256-checked, manifest last): file or s3, with the COPY_ keys below; empty = no copy. A copy that is down fails no backup: it is reported and caught up later.',
+    example: 's3',
+  },
+  COPY_STORAGE_PATH: {
+    format: 'bm-path',
+    optional: true,
+    default: '',
+    env: 'COPY_STORAGE_PATH',
+    section: 'Second store',
+    doc: 'STORAGE_PATH of the copy (absolute path); required when COPY_STORAGE=file.',
+    example: '/mnt/offsite/backupmate',
+  },
+  COPY_S3_BUCKET_NAME: {
+    format: 'bm-bucket',
+    default: '',
+    env: 'COPY_S3_BUCKET_NAME',
+    section: 'Second store',
+    doc: 'S3_BUCKET_NAME of the copy; required when COPY_STORAGE=s3.',
+    example: 'my-db-backups-copy',
+  },
+  COPY_AWS_REGION: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_AWS_REGION',
+    section: 'Second store',
+    doc: "AWS_REGION of the copy's bucket; empty = AWS_REGION.",
+    example: 'eu-central-1',
+  },
+  COPY_AWS_ACCESS_KEY_ID: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_AWS_ACCESS_KEY_ID',
+    section: 'Second store',
+    doc: "Access key id for the copy; empty = the AWS SDK's default credential chain (not the primary's keys).",
+    example: 'AKIAIOSFODNN7EXAMPLE',
+  },
+  COPY_AWS_SECRET_ACCESS_KEY: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_AWS_SECRET_ACCESS_KEY',
+    section: 'Second store',
+    sensitive: true,
+    doc: 'Secret access key for the copy; set it exactly when COPY_AWS_ACCESS_KEY_ID is set.',
+    example: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  },
+  COPY_AWS_SESSION_TOKEN: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_AWS_SESSION_TOKEN',
+    section: 'Second store',
+    sensitive: true,
+    doc: 'Session token for the copy; only together with COPY_AWS_ACCESS_KEY_ID and COPY_AWS_SECRET_ACCESS_KEY.',
+    example: 'IQoJb3JpZ2luX2VjEXAMPLETOKEN',
+  },
+  COPY_S3_ENDPOINT: {
+    format: 'bm-url',
+    default: '',
+    env: 'COPY_S3_ENDPOINT',
+    section: 'Second store',
+    doc: 'S3_ENDPOINT of the copy (another provider: MinIO, Ceph, ...); empty = AWS.',
+    example: 'https://s3.eu-central-1.wasabisys.com',
+  },
+  COPY_S3_FORCE_PATH_STYLE: {
+    format: 'bm-bool',
+    default: false,
+    env: 'COPY_S3_FORCE_PATH_STYLE',
+    section: 'Second store',
+    doc: 'S3_FORCE_PATH_STYLE of the copy.',
+    example: 'true',
+  },
+  COPY_S3_SSE: {
+    format: 'bm-s3-sse',
+    default: '',
+    env: 'COPY_S3_SSE',
+    section: 'Second store',
+    doc: 'S3_SSE of the copy: AES256, aws:kms or empty.',
+    example: 'aws:kms',
+  },
+  COPY_S3_SSE_KMS_KEY_ID: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_S3_SSE_KMS_KEY_ID',
+    section: 'Second store',
+    doc: 'S3_SSE_KMS_KEY_ID of the copy; only with COPY_S3_SSE=aws:kms.',
+    example: 'alias/backupmate-copy',
+  },
+  COPY_S3_STORAGE_CLASS: {
+    format: 'bm-s3-storage-class',
+    default: '',
+    env: 'COPY_S3_STORAGE_CLASS',
+    section: 'Second store',
+    doc: 'S3_STORAGE_CLASS of the copy\'s backup volumes (manifests stay STANDARD).',
+    example: 'GLACIER_IR',
+  },
+  COPY_S3_OBJECT_LOCK_MODE: {
+    format: 'bm-s3-object-lock-mode',
+    default: '',
+    env: 'COPY_S3_OBJECT_LOCK_MODE',
+    section: 'Second store',
+    doc: 'S3_OBJECT_LOCK_MODE of the copy: GOVERNANCE, COMPLIANCE or empty.',
+    example: 'COMPLIANCE',
+  },
+  COPY_S3_OBJECT_LOCK_DAYS: {
+    format: 'bm-int',
+    min: 0,
+    max: 36500,
+    default: 0,
+    env: 'COPY_S3_OBJECT_LOCK_DAYS',
+    section: 'Second store',
+    doc: 'S3_OBJECT_LOCK_DAYS of the copy.',
+    example: '30',
+  },
+
+  // Store lock
+  STORE_LOCK_LEASE_SECONDS: {
+    format: 'bm-int',
+    min: 10,
+    max: 86400,
+    default: 300,
+    env: 'STORE_LOCK_LEASE_SECONDS',
+    section: 'Store lock',
+    doc: 'Lease of the store lock a backup, prune or restore holds on its prefix (renewed every third of it while it runs): a holder on another host that died is taken over once its lease ran out; on the same host at once (its pid is gone).',
+    example: '120',
+  },
+
+  // Object lock
+  S3_OBJECT_LOCK_MODE: {
+    format: 'bm-s3-object-lock-mode',
+    default: '',
+    env: 'S3_OBJECT_LOCK_MODE',
+    section: 'Object lock',
+    doc: 'S3 Object Lock retention of every object backupmate writes (the bucket must have Object Lock enabled; config check tells): GOVERNANCE (users with s3:BypassGovernanceRetention may still delete) or COMPLIANCE (nobody can, not even root, until the date); empty = none.',
+    example: 'GOVERNANCE',
+  },
+  S3_OBJECT_LOCK_DAYS: {
+    format: 'bm-int',
+    min: 0,
+    max: 36500,
+    default: 0,
+    env: 'S3_OBJECT_LOCK_DAYS',
+    section: 'Object lock',
+    doc: 'Days each object stays locked from its upload (with S3_OBJECT_LOCK_MODE, at least 1); prune keeps a chain until all its objects are unlocked. Keep it at or below RETENTION_DAYS.',
+    example: '14',
   },
 
   // Database
@@ -924,6 +1127,52 @@ export const SCHEMA: Schema = {
     sensitive: true,
     doc: "RESTORE_DB_USER's password; empty with RESTORE_DB_USER empty = DB_PASSWORD.",
     example: 'restore-secret',
+  },
+
+  // Binlog archive (sources/binlog/)
+  BINLOG_ARCHIVE: {
+    format: 'bm-bool',
+    default: false,
+    env: 'BINLOG_ARCHIVE',
+    section: 'Binlog archive',
+    doc: 'true: the daemon streams the server\'s binary logs into the store continuously (mariadb-binlog --read-from-remote-server; DB_USER needs REPLICATION SLAVE, the server log_bin and a server_id), the base of point-in-time recovery.',
+    example: 'true',
+  },
+  BINLOG_PREFIX: {
+    format: 'bm-prefix',
+    default: 'backupmate/binlog/',
+    env: 'BINLOG_PREFIX',
+    section: 'Binlog archive',
+    doc: 'Key prefix of the binlog archive (segments and their index objects); must not contain, or lie inside, the backup prefixes.',
+    example: 'db1/binlog/',
+  },
+  BINLOG_SEGMENT_SECONDS: {
+    format: 'bm-int',
+    min: 1,
+    max: 3600,
+    default: 60,
+    env: 'BINLOG_SEGMENT_SECONDS',
+    section: 'Binlog archive',
+    doc: 'A segment of the binlog stream is closed and uploaded once it has been open this many seconds (at the next transaction boundary): the archive\'s data-loss window when the host dies.',
+    example: '10',
+  },
+  BINLOG_SEGMENT_SIZE: {
+    format: 'bm-bytes',
+    min: 64 * 1024,
+    max: 1024 * MiB,
+    default: 64 * MiB,
+    env: 'BINLOG_SEGMENT_SIZE',
+    section: 'Binlog archive',
+    doc: 'A segment is also closed once it holds this many bytes of binlog (at the next transaction boundary); a segment is held in memory while it is compressed and encrypted.',
+    example: '16MiB',
+  },
+  MARIADB_BINLOG_PATH: {
+    format: 'bm-program',
+    default: 'mariadb-binlog',
+    env: 'MARIADB_BINLOG_PATH',
+    section: 'Binlog archive',
+    doc: 'The mariadb-binlog program (Debian package mariadb-client) that streams the binlogs.',
+    example: '/usr/bin/mariadb-binlog',
   },
 
   // Compression
@@ -1181,6 +1430,43 @@ export const SCHEMA: Schema = {
     doc: 'Least severe level that is logged: error, warn, info or debug.',
     example: 'debug',
   },
+
+  // Metrics (metrics/)
+  METRICS_LISTEN: {
+    format: 'bm-listen',
+    default: '',
+    env: 'METRICS_LISTEN',
+    section: 'Metrics',
+    doc: 'HOST:PORT where the daemon serves Prometheus metrics at /metrics (plain HTTP, no authentication: keep it on loopback or a private network); empty = off.',
+    example: '127.0.0.1:9187',
+  },
+  METRICS_TEXTFILE: {
+    format: 'bm-path',
+    optional: true,
+    default: '',
+    env: 'METRICS_TEXTFILE',
+    section: 'Metrics',
+    doc: "File the same metrics are written to (atomically) after every job, for node_exporter's textfile collector; also from one-shot commands (cron); empty = off.",
+    example: '/var/lib/node_exporter/textfile/backupmate.prom',
+  },
+
+  // Restore drills (drill/)
+  DRILL_SCHEDULE: {
+    format: 'bm-schedule',
+    default: 'off',
+    env: 'DRILL_SCHEDULE',
+    section: 'Restore drills',
+    doc: 'When the daemon drills the latest backup (restores its chain into LOCAL_TEMP_DIR, starts a throwaway mariadbd, checks every table); same forms as FULL_BACKUP_SCHEDULE.',
+    example: 'daily',
+  },
+  DRILL_MARIADBD_OPTIONS: {
+    format: 'bm-text',
+    default: '',
+    env: 'DRILL_MARIADBD_OPTIONS',
+    section: 'Restore drills',
+    doc: "More mariadbd options for the drill's throwaway server, space-separated (e.g. --innodb-buffer-pool-size=1G); it always runs with --skip-networking, no binlog, no replication and its own socket.",
+    example: '--innodb-buffer-pool-size=512M',
+  },
 };
 
 export const CONFIG_KEY_NAMES: readonly ConfigKey[] = Object.keys(SCHEMA) as ConfigKey[];
@@ -1327,6 +1613,16 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       return undefined;
     });
   }
+  // The binlog archive lives apart from every backup prefix (prune and list read them separately).
+  for (const other of ['FULL_BACKUP_PREFIX', 'INCREMENTAL_BACKUP_PREFIX', 'DIRECTORY_BACKUP_PREFIX'] as const) {
+    when(['BINLOG_PREFIX', other], () => {
+      const b = v.BINLOG_PREFIX;
+      if (b === v[other]) return { key: 'BINLOG_PREFIX', reason: `must differ from ${other}`, related: [other] };
+      if (b.startsWith(v[other])) return { key: 'BINLOG_PREFIX', reason: `must not lie inside ${other}`, related: [other] };
+      if (v[other].startsWith(b)) return { key: 'BINLOG_PREFIX', reason: `must not contain ${other}`, related: [other] };
+      return undefined;
+    });
+  }
   when(['DIRECTORY_BACKUP_SCHEDULE', 'DIRECTORY_BACKUP_PATHS'], () =>
     v.DIRECTORY_BACKUP_SCHEDULE !== 'off' && v.DIRECTORY_BACKUP_PATHS === ''
       ? { key: 'DIRECTORY_BACKUP_PATHS', reason: 'must name at least one path when DIRECTORY_BACKUP_SCHEDULE is not off', related: ['DIRECTORY_BACKUP_SCHEDULE'] }
@@ -1378,6 +1674,59 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       ? { key: 'S3_SSE_KMS_KEY_ID', reason: 'must be empty unless S3_SSE=aws:kms', related: ['S3_SSE'] }
       : undefined,
   );
+  // Second store: the same rules as the primary's keys, under COPY_.
+  when(['COPY_STORAGE', 'COPY_STORAGE_PATH'], () =>
+    v.COPY_STORAGE === 'file' && v.COPY_STORAGE_PATH === ''
+      ? { key: 'COPY_STORAGE_PATH', reason: 'must be set when COPY_STORAGE=file', related: ['COPY_STORAGE'] }
+      : undefined,
+  );
+  when(['COPY_STORAGE', 'COPY_S3_BUCKET_NAME'], () =>
+    v.COPY_STORAGE === 's3' && v.COPY_S3_BUCKET_NAME === ''
+      ? { key: 'COPY_S3_BUCKET_NAME', reason: 'must be set when COPY_STORAGE=s3', related: ['COPY_STORAGE'] }
+      : undefined,
+  );
+  when(['COPY_STORAGE', 'STORAGE', 'COPY_STORAGE_PATH', 'STORAGE_PATH', 'COPY_S3_BUCKET_NAME', 'S3_BUCKET_NAME', 'COPY_S3_ENDPOINT', 'S3_ENDPOINT'], () => {
+    if (v.COPY_STORAGE !== v.STORAGE) return undefined;
+    if (v.STORAGE === 'file' && path.resolve(v.COPY_STORAGE_PATH) === path.resolve(v.STORAGE_PATH)) {
+      return { key: 'COPY_STORAGE_PATH', reason: 'must name another directory than STORAGE_PATH (a copy in the same place is no copy)', related: ['STORAGE_PATH'] };
+    }
+    if (v.STORAGE === 's3' && v.COPY_S3_BUCKET_NAME === v.S3_BUCKET_NAME && v.COPY_S3_ENDPOINT === v.S3_ENDPOINT) {
+      return { key: 'COPY_S3_BUCKET_NAME', reason: 'must name another bucket (or COPY_S3_ENDPOINT another service) than S3_BUCKET_NAME: a copy in the same place is no copy', related: ['S3_BUCKET_NAME', 'S3_ENDPOINT'] };
+    }
+    return undefined;
+  });
+  when(['COPY_AWS_ACCESS_KEY_ID', 'COPY_AWS_SECRET_ACCESS_KEY'], () => {
+    if (v.COPY_AWS_ACCESS_KEY_ID !== '' && v.COPY_AWS_SECRET_ACCESS_KEY === '') {
+      return { key: 'COPY_AWS_SECRET_ACCESS_KEY', reason: 'must be set when COPY_AWS_ACCESS_KEY_ID is set', related: ['COPY_AWS_ACCESS_KEY_ID'] };
+    }
+    if (v.COPY_AWS_ACCESS_KEY_ID === '' && v.COPY_AWS_SECRET_ACCESS_KEY !== '') {
+      return { key: 'COPY_AWS_ACCESS_KEY_ID', reason: 'must be set when COPY_AWS_SECRET_ACCESS_KEY is set', related: ['COPY_AWS_SECRET_ACCESS_KEY'] };
+    }
+    return undefined;
+  });
+  when(['COPY_S3_SSE', 'COPY_S3_SSE_KMS_KEY_ID'], () =>
+    v.COPY_S3_SSE_KMS_KEY_ID !== '' && v.COPY_S3_SSE !== 'aws:kms'
+      ? { key: 'COPY_S3_SSE_KMS_KEY_ID', reason: 'must be empty unless COPY_S3_SSE=aws:kms', related: ['COPY_S3_SSE'] }
+      : undefined,
+  );
+  when(['COPY_STORAGE', 'VOLUME_SIZE', 'S3_PART_SIZE'], () =>
+    v.COPY_STORAGE === 's3' && (v.VOLUME_SIZE < v.S3_PART_SIZE || v.VOLUME_SIZE > v.S3_PART_SIZE * S3_LIMITS.maxParts)
+      ? { key: 'VOLUME_SIZE', reason: `must lie between S3_PART_SIZE and ${S3_LIMITS.maxParts} x S3_PART_SIZE when COPY_STORAGE=s3`, related: ['COPY_STORAGE', 'S3_PART_SIZE'] }
+      : undefined,
+  );
+
+  // Object Lock: a mode and a number of days go together (with a non-S3 store: a warning, valueWarnings).
+  for (const [mode, days] of [
+    ['S3_OBJECT_LOCK_MODE', 'S3_OBJECT_LOCK_DAYS'],
+    ['COPY_S3_OBJECT_LOCK_MODE', 'COPY_S3_OBJECT_LOCK_DAYS'],
+  ] as const) {
+    when([mode, days], () => {
+      if (v[mode] !== '' && v[days] < 1) return { key: days, reason: `must be at least 1 when ${mode} is set`, related: [mode] };
+      if (v[mode] === '' && v[days] > 0) return { key: mode, reason: `must be GOVERNANCE or COMPLIANCE when ${days} is set`, related: [days] };
+      return undefined;
+    });
+  }
+
   when(['AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN'], () =>
     v.AWS_SESSION_TOKEN !== '' && v.AWS_ACCESS_KEY_ID === ''
       ? {
@@ -1397,6 +1746,10 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
  */
 export function valueWarnings(v: Readonly<ConfigValues>): string[] {
   const warnings: string[] = [];
+  // Object Lock is an S3 feature: with another store the keys do nothing (said, not refused, so
+  // one env file can switch STORAGE for a test).
+  if (v.S3_OBJECT_LOCK_MODE !== '' && v.STORAGE !== 's3') warnings.push(`S3_OBJECT_LOCK_MODE=${v.S3_OBJECT_LOCK_MODE} has no effect with STORAGE=${v.STORAGE}: only S3 has Object Lock`);
+  if (v.COPY_S3_OBJECT_LOCK_MODE !== '' && v.COPY_STORAGE !== 's3') warnings.push(`COPY_S3_OBJECT_LOCK_MODE=${v.COPY_S3_OBJECT_LOCK_MODE} has no effect with COPY_STORAGE=${v.COPY_STORAGE || '(none)'}: only S3 has Object Lock`);
   if (v.STORAGE === 's3' && S3_ARCHIVE_CLASSES.includes(v.S3_STORAGE_CLASS)) {
     warnings.push(
       `S3_STORAGE_CLASS=${v.S3_STORAGE_CLASS}: backup volumes cannot be read until they are restored from the archive (S3 RestoreObject, hours); ` +

@@ -12,10 +12,11 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import { BackupmateError, ERROR_CODES, type ErrorCode } from '../domain/errors.js';
+import { DrillFailed, type DrillReport } from '../drill/drill.js';
 import { PROTOCOL_VERSION, type DaemonMessage, type EventMessage, type JobView, type Method, type RestoreParams } from '../daemon/protocol.js';
 import { VERSION } from '../version.js';
 import { checkRestoreArgs } from '../cli/restore-args.js';
-import { renderVerify } from '../cli/format.js';
+import { renderDrill, renderVerify } from '../cli/format.js';
 import { verifyError, type VerifyReport } from '../verify/report.js';
 import { openConnection, type ControlConnection, type Connector } from './client.js';
 import { describeOrigin, resolveSocket, type SocketChoice } from './socket.js';
@@ -277,7 +278,8 @@ export function buildProgram(io: CtlIo): Command {
     .addHelpText(
       'after',
       '\nExit status 0 on success, else the status of the error code (see the README): e.g. 68 the daemon is not\n' +
-        'running, 77 no permission on the socket, 67 not confirmed, 79 protocol mismatch.',
+        'running, 77 no permission on the socket, 67 not confirmed, 79 protocol mismatch, 81 another backupmate\n' +
+        'holds the store lock of the prefix.',
     );
 
   program
@@ -396,7 +398,24 @@ export function buildProgram(io: CtlIo): Command {
       if (err) throw err;
     });
 
+  program
+    .command('drill')
+    .description('have the daemon drill a backup: restore it into LOCAL_TEMP_DIR, start a throwaway mariadbd, CHECK TABLE every table (a queued job, never during a backup)')
+    .argument('[id]', 'backup id, timestamp or prefix, or "latest" (default)')
+    .addHelpText('after', '\nExit status: as backupmate drill: 0 passed; 80 server or tables failed; 65 corrupt volume; 71 prepare failed; 74 no room.')
+    .action(async (id: string | undefined, _opts, cmd: Command) => {
+      const s = session(cmd);
+      const result = await s.call('drill', id === undefined ? {} : { id });
+      if (!isDrillReport(result)) return s.print(renderGeneric(result));
+      s.print(renderDrill(result));
+      if (result.status !== 'ok') throw new DrillFailed(result);
+    });
+
   return program;
+}
+
+function isDrillReport(x: unknown): x is DrillReport {
+  return !!x && typeof x === 'object' && (x as { format?: unknown }).format === 'backupmate-drill/1';
 }
 
 /**

@@ -273,6 +273,14 @@ export function renderStatus(s: StatusResult): string {
   rows.push(['next incremental', s.next.incremental ? when(s.next.incremental, tz) : 'not scheduled (INCREMENTAL_BACKUP_SCHEDULE=off)']);
   const newest = s.catalog?.newest;
   rows.push(...lastLines('full', s.last.full, newest?.full ?? null, s.timeZone), ...lastLines('incremental', s.last.incremental, newest?.incremental ?? null, s.timeZone));
+  const b = s.binlogArchive;
+  if (b) {
+    rows.push(['binlog archive', `${b.state}${b.stream ? ` (${b.stream})` : ''}, ${b.segmentsWritten} segment(s) written since start${b.gaps ? `, ${b.gaps} GAP(S) recorded` : ''}`]);
+    rows.push(['', b.lastEventTime ? `last archived event ${when(b.lastEventTime, tz)}, lag ${b.lagSeconds ?? '?'} s` : 'nothing archived yet']);
+    if (b.lastError) rows.push(['', `last error: ${b.lastError}`]);
+  } else if (s.binlogArchive === null) {
+    rows.push(['binlog archive', 'off (BINLOG_ARCHIVE)']);
+  }
   return renderTable(rows);
 }
 

@@ -27,7 +27,7 @@ export function jobOutcome(job: JobView, host: string, detail?: { exitCode?: num
   return {
     host,
     jobId: job.id,
-    kind: job.kind === 'restore' || job.kind === 'verify' ? job.kind : (job.backupKind ?? 'auto'),
+    kind: job.kind === 'restore' || job.kind === 'verify' || job.kind === 'drill' ? job.kind : (job.backupKind ?? 'auto'),
     trigger: job.trigger,
     status: job.state === 'succeeded' ? 'succeeded' : job.state === 'cancelled' ? 'cancelled' : 'failed',
     backupId: job.backupId,

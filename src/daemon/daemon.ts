@@ -10,26 +10,35 @@
  * rejected with a logged reason and the old one stays in force.
  */
 import * as os from 'node:os';
-import { catalogPrefixes } from '../backup/decide.js';
+import { catalogPrefixes, storeLockOptions } from '../backup/decide.js';
 import type { Config } from '../config/load.js';
 import { loadConfig, type LoadOptions } from '../config/load.js';
 import { secretValues } from '../config/redact.js';
-import { errorText } from '../domain/errors.js';
+import { BackupmateError, errorText } from '../domain/errors.js';
 import type { Manifest } from '../domain/manifest.js';
 import { closeLogger, updateSecrets, type Logger } from '../log/logger.js';
 import { createNotifier, isStale, notifyChannels, staleAfterMs, type Notifier } from '../notify/notifier.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
-import { makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
+import { syncCopy, type CopyResult } from '../storage/copy.js';
+import type { PruneSettings } from '../retention/prune.js';
+import type { CopyStatusView } from './protocol.js';
+import { serveMetrics, type MetricsServer } from '../metrics/http.js';
+import { Metrics } from '../metrics/metrics.js';
+import { writeTextfile } from '../metrics/textfile.js';
+import { makeCopyStore, makeLogger, makeStorage, pruneSettings } from '../app/wiring.js';
 import { jobLogFields, jobOutcome } from './alerts.js';
 import type { DaemonContext } from './context.js';
 import { ControlServer } from './control.js';
+import { binlogStatus, startBinlogArchive, type BinlogArchiveStatus } from './binlog.js';
+import type { BinlogArchiver } from '../sources/binlog/archiver.js';
 import { handlers } from './handlers/index.js';
 import { statusLine } from './handlers/status.js';
 import { procScan, removeDeadTempDirs, type ProcessScan } from './leftovers.js';
 import { SystemdNotifier } from './notify.js';
-import type { JobView, StoreCatalogView } from './protocol.js';
+import type { DrillSummaryView, JobView, StoreCatalogView } from './protocol.js';
+import type { DrillReport } from '../drill/drill.js';
 import { JobQueue } from './queue.js';
 import { markDeadJobs, removeDeadJobsLeftovers, reportLastFailures } from './recovery.js';
 import { Scheduler } from './scheduler.js';
@@ -39,6 +48,8 @@ import { lastSuccessAt, loadState, newestStored, recordJob, saveState, type Daem
 export class Daemon implements DaemonContext {
   config: Config;
   storage: Storage;
+  copy: { storage: Storage; config: Config; prune: PruneSettings } | null;
+  copyStatus: CopyStatusView | null = null;
   readonly queue: JobQueue;
   readonly startedAt = new Date();
   stopping = false;
@@ -55,6 +66,12 @@ export class Daemon implements DaemonContext {
   private staleAlertedFor: string | null | undefined = undefined;
   /** Who uses which paths, for the removal of dead jobs' temp dirs; /proc unless a test says otherwise. */
   private readonly processes: ProcessScan = procScan();
+  /** BINLOG_ARCHIVE=true: the continuous binlog archive (daemon/binlog.ts). */
+  private binlog: BinlogArchiver | null = null;
+  /** The process's metrics (METRICS_LISTEN, METRICS_TEXTFILE); fed by jobs, retries and catalog reads. */
+  readonly metrics = new Metrics();
+  private metricsServer: MetricsServer | null = null;
+  private textfileChain: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly loadOpts: LoadOptions,
@@ -63,7 +80,8 @@ export class Daemon implements DaemonContext {
     private readonly state: DaemonState,
   ) {
     this.config = config;
-    this.storage = makeStorage(config, logger);
+    this.storage = makeStorage(config, logger, this.metrics);
+    this.copy = makeCopyStore(config, logger);
     this.queue = new JobQueue(state.nextJobSeq);
     this.notifier = new SystemdNotifier(logger);
     this.alerts = createNotifier(config, logger);
@@ -78,6 +96,9 @@ export class Daemon implements DaemonContext {
       });
     });
     this.queue.onChange((job, ev) => this.onJobChange(job, ev));
+    // The last good drill survives a restart in the metrics too (a failed one is in status and the log).
+    const ld = state.lastDrill;
+    if (ld?.status === 'ok') this.metrics.drillEnded({ ok: true, at: new Date(ld.finishedAt), backupId: ld.backupId, timeToReadyMs: ld.timeToReadyMs });
   }
 
   /** Loads everything and starts; throws (CONFIG, STORAGE, BUSY...) when the daemon cannot run. */
@@ -99,21 +120,33 @@ export class Daemon implements DaemonContext {
     // Before any job of ours can create one: what is in LOCAL_TEMP_DIR now belongs to dead jobs
     // (the option files hold the DB password) or to a live process beside us (a cron backup).
     await removeDeadTempDirs(c.LOCAL_TEMP_DIR, this.processes, this.logger);
+    if (c.METRICS_LISTEN) {
+      this.metricsServer = await serveMetrics(c.METRICS_LISTEN, this.metrics).catch((e: unknown) => {
+        throw new BackupmateError('CONFIG', `METRICS_LISTEN=${c.METRICS_LISTEN}: cannot listen (${errorText(e)})`, { key: 'METRICS_LISTEN' });
+      });
+      this.logger.info(`metrics at http://${this.metricsServer.address}/metrics`, { event: 'metrics.listen', address: this.metricsServer.address });
+    }
     this.control = new ControlServer(c.CONTROL_SOCKET, c.CONTROL_SOCKET_GROUP, handlers(this), this.logger);
     await this.control.listen();
     this.scheduler.start(scheduleValues(c), c.SCHEDULE_TIMEZONE);
     await this.notifier.ready(statusLine(this));
+    this.binlog = startBinlogArchive(c, this.storage, this.logger);
     this.logger.info('backupmate daemon ready', { event: 'daemon.ready', next: this.nextRuns() });
     const dead = markDeadJobs(this.state.jobs, this.logger);
     if (dead.length) {
       this.persist();
       // Nobody was told when it died: this is the first moment anyone can be (a failure alert).
-      for (const j of dead) void this.notifyFinished(j);
+      for (const j of dead) {
+        this.metrics.jobFailed(j.kind);
+        void this.notifyFinished(j);
+      }
       await removeDeadJobsLeftovers(dead, this.storage, this.logger, pruneSettings(c));
     }
     await this.refreshCatalog();
     reportLastFailures(this.state.jobs, this.logger);
-    void catchUp(this);
+    // The copy first (what it missed while the daemon was down or the copy unreachable), then the
+    // schedules' catch-up; both in the background, after READY.
+    void this.catchUpCopy().then(() => catchUp(this));
     this.staleTimer = setInterval(() => this.checkStale(), 60_000);
     this.staleTimer.unref();
     const channels = notifyChannels(c);
@@ -129,6 +162,10 @@ export class Daemon implements DaemonContext {
     return this.state.jobs;
   }
 
+  binlogArchive(): BinlogArchiveStatus | null {
+    return binlogStatus(this.config, this.binlog);
+  }
+
   get schedulesPaused(): boolean {
     return this.scheduler.paused;
   }
@@ -140,6 +177,52 @@ export class Daemon implements DaemonContext {
   nextRuns(): { full: string | null; incremental: string | null; [schedule: string]: string | null } {
     const next = Object.entries(this.scheduler.next()).map(([name, at]) => [name, at?.toISOString() ?? null]);
     return { full: null, incremental: null, ...Object.fromEntries(next) };
+  }
+
+  async noteCopy(r: CopyResult): Promise<void> {
+    this.copyStatus = { store: r.store, at: new Date().toISOString(), state: r.error === null ? 'ok' : 'behind', missing: r.missing, copied: r.copied, error: r.error };
+    if (r.error === null) return;
+    await this.alerts.jobFinished({
+      host: os.hostname(),
+      jobId: null,
+      kind: 'copy',
+      trigger: 'schedule',
+      status: 'failed',
+      finishedAt: this.copyStatus.at,
+      error: { code: r.errorCode ?? 'INTERNAL', message: r.error },
+    });
+  }
+
+  /** At start: copies what the second store lacks (never throws; the result is noted for status). */
+  private async catchUpCopy(): Promise<void> {
+    const copy = this.copy;
+    if (!copy || this.stopping) return;
+    const r = await syncCopy({
+      primary: this.storage,
+      copy: copy.storage,
+      layout: catalogPrefixes(this.config),
+      logger: this.logger,
+      lock: storeLockOptions(copy.config, 'copy'),
+    });
+    await this.noteCopy(r);
+  }
+
+  get lastDrill(): DrillSummaryView | undefined {
+    return this.state.lastDrill;
+  }
+
+  recordDrill(r: DrillReport): void {
+    this.state.lastDrill = {
+      backupId: r.backupId,
+      status: r.status,
+      ...(r.failedStep ? { failedStep: r.failedStep } : {}),
+      ...(r.error ? { error: r.error.message } : {}),
+      finishedAt: r.finishedAt,
+      timeToReadyMs: r.timeToReadyMs,
+      stepsMs: r.stepsMs,
+      tablesChecked: r.tables.checked,
+    };
+    this.persist();
   }
 
   keepErrorDetail(jobId: string, detail: { exitCode?: number; stderrTail?: string[] }): void {
@@ -157,6 +240,8 @@ export class Daemon implements DaemonContext {
       const catalog = await readCatalog(this.storage, catalogPrefixes(this.config));
       const backups = catalog.backups.map((b) => b.manifest);
       this.catalog = { view: { newest: newestStored(backups), readAt: new Date().toISOString() }, backups };
+      this.metrics.storeCatalog(this.storage.description, backups);
+      this.writeMetricsFile();
     } catch (e) {
       this.catalog = { ...this.catalog, view: { ...this.catalog.view, error: errorText(e) } };
       this.logger.warn(`cannot read the store's catalog for status: ${errorText(e)}`, { event: 'daemon.catalog', status: 'failed' });
@@ -174,6 +259,8 @@ export class Daemon implements DaemonContext {
       if (job.state === 'failed') this.logger.error(`job ${job.id} failed: ${job.error?.message}`, fields);
       else this.logger.info(`job ${job.id} ${job.state}`, fields);
       if (ev === 'finished') {
+        if (job.state === 'failed' || job.state === 'crashed') this.metrics.jobFailed(job.kind);
+        this.writeMetricsFile();
         void this.notifyFinished(job);
         // A backup, or a prune after it, changed the store; a restore or verify did not, but
         // a cron backup may have meanwhile. Cheap next to a job.
@@ -213,6 +300,17 @@ export class Daemon implements DaemonContext {
     void this.alerts.stale({ host: os.hostname(), lastSuccessAt: episode, staleAfterMs: limit, now });
   }
 
+  /** METRICS_TEXTFILE after each job and catalog read; one write at a time; a failure is logged, never fatal. */
+  private writeMetricsFile(): void {
+    const file = this.config.METRICS_TEXTFILE;
+    if (!file || this.stopping) return;
+    this.textfileChain = this.textfileChain
+      .then(() => writeTextfile(file, this.metrics))
+      .catch((e: unknown) => {
+        this.logger.warn(errorText(e), { event: 'metrics.textfile', status: 'failed' });
+      });
+  }
+
   private persist(): void {
     const snapshot = JSON.parse(JSON.stringify(this.state)) as DaemonState;
     this.saveChain = this.saveChain
@@ -236,6 +334,8 @@ export class Daemon implements DaemonContext {
     const prev = this.config;
     this.config = next;
     this.storage = makeStorage(next, this.logger);
+    this.copy = makeCopyStore(next, this.logger);
+    this.storage = makeStorage(next, this.logger, this.metrics);
     this.alerts = createNotifier(next, this.logger);
     // One logger for the daemon's life (the scheduler, queue and notifier hold it): new secrets
     // are added to its redaction and its level follows the new configuration.
@@ -246,7 +346,7 @@ export class Daemon implements DaemonContext {
     this.logger.info('configuration reloaded', { event: 'config.reload', status: 'applied', next: this.nextRuns() });
     // The store (or its prefixes) may be another now: status must not show the old one's backups.
     void this.refreshCatalog();
-    for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE'] as const) {
+    for (const key of ['CONTROL_SOCKET', 'CONTROL_SOCKET_GROUP', 'STATE_DIR', 'LOG_FILE', 'METRICS_LISTEN'] as const) {
       if (next[key] !== prev[key]) this.logger.warn(`${key} changed: restart the daemon for it to take effect`, { event: 'config.reload', key });
     }
     this.notifier.status(statusLine(this));
@@ -262,6 +362,9 @@ export class Daemon implements DaemonContext {
     if (this.staleTimer) clearInterval(this.staleTimer);
     await this.control?.close();
     await this.queue.shutdown();
+    await this.binlog?.stop();
+    await this.metricsServer?.close();
+    await this.textfileChain;
     this.control?.dropClients();
     await this.saveChain;
     this.logger.info('backupmate daemon stopped', { event: 'daemon.stop', host: os.hostname() });

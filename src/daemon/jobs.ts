@@ -24,7 +24,7 @@ export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: J
       let estimate = 0;
       try {
         const { manifest } = await runBackupSequence(
-          { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage: d.storage, logger: d.logger, ...(source ? { source } : {}) },
+          { config: c, settings: { backup: backupSettings(c), prune: pruneSettings(c) }, storage: d.storage, logger: d.logger, copy: d.copy, observer: d.metrics, ...(source ? { source } : {}) },
           {
             requested,
             requestedBy: reason,
@@ -37,6 +37,7 @@ export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: J
               estimate = estimateRaw([...d.catalog.backups], t.kind, t.kind === 'incremental' ? t.fullId : undefined);
             },
             onStart: (id) => ctx.setBackupId(id),
+            onCopied: (r) => d.noteCopy(r),
             onProgress: (p) => ctx.progress({ stage: 'backup', bytes: p.rawBytes, total: progressTotal(estimate, p.rawBytes) }),
           },
         );

@@ -17,7 +17,7 @@ import type { ErrorCode } from '../domain/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export type Method = 'status' | 'list' | 'backup' | 'cancel' | 'restore' | 'verify' | 'confirm';
+export type Method = 'status' | 'list' | 'backup' | 'cancel' | 'restore' | 'verify' | 'drill' | 'confirm';
 
 export interface Request {
   v: number;
@@ -56,7 +56,7 @@ export type DaemonMessage = EventMessage | ResultMessage | ErrorMessage;
  * next start records it so (never as cancelled: nobody asked for it to stop).
  */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'crashed';
-export type JobKind = 'backup' | 'restore' | 'verify';
+export type JobKind = 'backup' | 'restore' | 'verify' | 'drill';
 
 export interface JobView {
   id: string;
@@ -93,6 +93,8 @@ export interface StatusResult {
   recent: JobView[];
   /** The store's description (no secrets), e.g. `s3://bucket (http://127.0.0.1:9000)`. */
   store: string;
+  /** The second store's last copy step (COPY_STORAGE), null when none is configured or none ran yet. */
+  copy?: CopyStatusView | null;
   /**
    * What the store's catalog holds, whoever took the backups (the daemon, or `backupmate backup`
    * from cron): the newest valid backup per kind. Read at start and after each job, so status
@@ -100,6 +102,21 @@ export interface StatusResult {
    * previous newest are kept). Absent from daemons before 0.2.
    */
   catalog?: StoreCatalogView;
+  /** BINLOG_ARCHIVE: streaming state, last archived event, lag in seconds, gaps seen; null when off. */
+  binlogArchive?: import('./binlog.js').BinlogArchiveStatus | null;
+  /** The last restore drill's outcome (daemon/handlers/drill.ts); absent before the first drill. */
+  lastDrill?: DrillSummaryView;
+}
+
+export interface DrillSummaryView {
+  backupId: string | null;
+  status: 'ok' | 'failed';
+  failedStep?: string;
+  error?: string;
+  finishedAt: string;
+  timeToReadyMs: number | null;
+  stepsMs: Record<string, number | undefined>;
+  tablesChecked: number;
 }
 
 export interface StoredBackupView {
@@ -176,4 +193,18 @@ export interface RestoreResultView {
  */
 export interface VerifyParams {
   id?: string;
+}
+
+/** The second store in `status`: the last copy step, and whether the copy is behind. */
+export interface CopyStatusView {
+  store: string;
+  /** When the last copy step ended (ISO). */
+  at: string;
+  /** 'ok': the copy holds every backup of the primary; 'behind': `missing` backups still to copy. */
+  state: 'ok' | 'behind';
+  missing: number;
+  /** Backup ids the last step copied. */
+  copied: string[];
+  /** Why the copy is behind (null when ok). */
+  error: string | null;
 }

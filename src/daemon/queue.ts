@@ -96,8 +96,8 @@ export class JobQueue {
         throw new BackupmateError('BUSY', `restore job ${this.running.view.id} is running: wait for it to finish`, { job: this.running.view.id });
       }
     }
-    if (spec.kind === 'backup' && spec.trigger !== 'manual') {
-      const pending = this.waiting.find((j) => j.spec.kind === 'backup' && j.spec.trigger !== 'manual' && (j.spec.coalesceKey ?? '') === (spec.coalesceKey ?? ''));
+    if ((spec.kind === 'backup' || spec.kind === 'drill') && spec.trigger !== 'manual') {
+      const pending = this.waiting.find((j) => j.spec.kind === spec.kind && j.spec.trigger !== 'manual' && (j.spec.coalesceKey ?? '') === (spec.coalesceKey ?? ''));
       if (pending) return { job: pending.view, coalesced: true };
     }
     let resolveDone!: () => void;

@@ -14,6 +14,7 @@ import type { Config } from '../config/load.js';
 import { errorText } from '../domain/errors.js';
 import type { DaemonContext } from './context.js';
 import { backupJob } from './jobs.js';
+import { drillJob } from './handlers/drill.js';
 import type { JobSpec } from './queue.js';
 
 export interface ScheduleEntry {
@@ -32,6 +33,8 @@ export const SCHEDULES: readonly ScheduleEntry[] = [
   { name: 'directories', key: 'DIRECTORY_BACKUP_SCHEDULE', job: (d, reason) => backupJob(d, 'auto', 'schedule', reason, directorySource(d.config)) },
   // Logical backups (sources/logical/): always a full mydumper dump.
   { name: 'logical', key: 'LOGICAL_BACKUP_SCHEDULE', job: (d, reason) => backupJob(d, 'full', 'schedule', reason, logicalSource(d.config)) },
+  // Restore drills of the latest backup (DRILL_SCHEDULE, off by default): queued like any job, so never during a backup.
+  { name: 'drill', key: 'DRILL_SCHEDULE', job: (d, reason) => drillJob(d, 'latest', 'schedule', reason) },
 ];
 
 /** The schedules' values in a configuration, for Scheduler.start. */

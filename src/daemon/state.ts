@@ -6,13 +6,15 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Manifest } from '../domain/manifest.js';
-import type { JobView, StoreCatalogView, StoredBackupView } from './protocol.js';
+import type { DrillSummaryView, JobView, StoreCatalogView, StoredBackupView } from './protocol.js';
 
 export interface DaemonState {
   format: 'backupmate-state/1';
   nextJobSeq: number;
   /** Newest last; at most MAX_JOBS. */
   jobs: JobView[];
+  /** The last restore drill (daemon/handlers/drill.ts). */
+  lastDrill?: DrillSummaryView;
 }
 
 const MAX_JOBS = 100;

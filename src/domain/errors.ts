@@ -36,6 +36,10 @@ export const ERROR_CODES = {
   DECLINED: { exit: 67, doc: 'the operation was not confirmed, nothing was changed' },
   /** The control protocol was violated (version mismatch, malformed message). */
   PROTOCOL: { exit: 79, doc: 'the control protocol failed (backupmatectl and daemon versions differ, or a malformed message)' },
+  /** Another writer (backup, prune, restore) holds the store prefix's lock (storage/lock.ts). */
+  STORE_LOCKED: { exit: 81, doc: 'another backupmate (named in the message: host, pid, job, since when) is at work on the same store prefix' },
+  /** A restore drill's restored server would not start, or its data failed a check (CHECK TABLE, a missing table). */
+  DRILL_FAILED: { exit: 80, doc: "a restore drill's server did not start or its data failed a check (CHECK TABLE, missing table or rows)" },
   /** A bug: anything we did not anticipate. */
   INTERNAL: { exit: 70, doc: 'an unexpected internal error (a bug: please report it with the log)' },
 } as const;

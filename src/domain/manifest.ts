@@ -126,6 +126,11 @@ export interface PhysicalPayload extends SourcePayload {
   /** The server the backup was taken from; absent when upgraded from a manifest written before the field existed. */
   server?: ServerIdentity;
   versions: { server: string; mariabackup: string };
+  /**
+   * The base tables and their row estimates right after the backup (sources/physical/inventory.ts),
+   * for restore drills; absent in older manifests or when it could not be read.
+   */
+  inventory?: { at: string; tables: { schema: string; name: string; engine: string | null; rows: number | null }[]; truncated?: boolean };
 }
 
 export interface ManifestEnvelope<P extends SourcePayload = SourcePayload> {

@@ -25,7 +25,7 @@ export interface JobOutcome {
   /** The daemon's job id; null when the job ran outside the daemon (CLI). */
   jobId: string | null;
   /** 'auto' when the job ended before the planner chose full or incremental. */
-  kind: 'full' | 'incremental' | 'auto' | 'restore' | 'verify';
+  kind: 'full' | 'incremental' | 'auto' | 'restore' | 'verify' | 'copy' | 'drill';
   /** What started it: 'schedule', 'manual', 'catch-up', 'cli', ... */
   trigger: string;
   status: 'succeeded' | 'failed' | 'cancelled';
@@ -155,6 +155,10 @@ function kindPhrase(kind: JobOutcome['kind']): string {
       return 'restore';
     case 'verify':
       return 'verify';
+    case 'copy':
+      return 'copy to the second store';
+    case 'drill':
+      return 'restore drill';
     default:
       return 'backup';
   }

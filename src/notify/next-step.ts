@@ -81,6 +81,10 @@ const BY_CODE: Readonly<Record<ErrorCode, (stage: string | undefined, stderrShow
   PERMISSION: () => "add the user to the control socket's group (CONTROL_SOCKET_GROUP), then log in again",
   BUSY: () => 'wait for the running job (backupmatectl status) or cancel it (backupmatectl cancel), then try again',
   DECLINED: () => 'nothing was changed; run the command again and confirm if you meant it',
+  STORE_LOCKED: () =>
+    'another backupmate works on the same store prefix (the message names it): let it finish, or stop it; ' +
+    'two hosts must not share FULL_BACKUP_PREFIX/INCREMENTAL_BACKUP_PREFIX in one store',
+  DRILL_FAILED: () => 'the backup restores but its data is not sound: read the drill report (backupmate drill --json), take a new full backup and drill it',
   PROTOCOL: () => 'use backupmatectl and backupmate of the same version (backupmatectl --version, backupmate --version)',
   INTERNAL: (stage) =>
     stage === 'daemon'

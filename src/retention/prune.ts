@@ -11,10 +11,14 @@ import { buildChains, summarize } from '../domain/chain.js';
 import { BackupmateError } from '../domain/errors.js';
 import { MANIFEST_NAME } from '../domain/manifest.js';
 import { planRetention, type RetentionPlan } from '../domain/retention.js';
+import type { PhysicalPayload } from '../domain/manifest.js';
 import type { Logger } from '../log/logger.js';
+import { listArchive } from '../sources/binlog/reader.js';
+import { planBinlogRetention } from '../sources/binlog/retention.js';
 import { layoutOf, layoutPrefixes, type LayoutEntry } from '../sources/registry.js';
 import { readCatalog, type Catalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
+import { holdLocked, type LockFacts } from './object-lock.js';
 
 export interface PruneSettings {
   fullPrefix: string;
@@ -26,6 +30,10 @@ export interface PruneSettings {
   keepFullCount: number;
   keepDays: number;
   incompleteGraceHours: number;
+  /** S3_OBJECT_LOCK_DAYS when S3_OBJECT_LOCK_MODE is set, else 0: deletions wait for locks (object-lock.ts). */
+  objectLockDays?: number;
+  /** BINLOG_PREFIX: the binlog archive, pruned to what the kept backups replay from (absent: untouched). */
+  binlogPrefix?: string;
 }
 
 export interface PruneResult {
@@ -59,8 +67,14 @@ export async function prune(storage: Storage, logger: Logger, s: PruneSettings, 
       incompleteGraceHours: s.incompleteGraceHours,
     });
   });
-  const plan = mergePlans(plans);
+  const now = opts.now ?? new Date();
+  const { plan, held } = holdLocked(mergePlans(plans), lockFacts(catalog), s.objectLockDays ?? 0, now);
+  for (const h of held) {
+    logger.info(`prune keeps ${h.id} for now: its chain is under S3 Object Lock until ${h.until}`, { event: 'prune.held', id: h.id, until: h.until });
+  }
   const keys = deletionOrder(catalog, plan);
+  // The binlog archive after the backups: it is kept from where the oldest kept backup replays.
+  if (s.binlogPrefix) keys.push(...(await binlogPruneKeys(storage, s.binlogPrefix, catalog, plan)));
   const log = logger.child({ event: 'prune' });
   log.info(opts.dryRun ? 'prune (dry run): nothing will be deleted' : 'prune started', {
     event: 'prune.start',
@@ -76,6 +90,15 @@ export async function prune(storage: Storage, logger: Logger, s: PruneSettings, 
     log.info('prune finished', { event: 'prune.end', status: 'succeeded', deletedObjects: keys.length, abortedUploads: aborted.length });
   }
   return { plan, keys, dryRun: opts.dryRun };
+}
+
+async function binlogPruneKeys(storage: Storage, prefix: string, catalog: Catalog, plan: RetentionPlan): Promise<string[]> {
+  const listing = await listArchive(storage, prefix);
+  const kept = new Set(plan.keep);
+  const backups = catalog.backups
+    .filter((b) => b.manifest.source.type === 'physical' && kept.has(b.manifest.id))
+    .map((b) => ({ id: b.manifest.id, finishedAt: b.manifest.finishedAt, gtid: (b.manifest.source as PhysicalPayload).binlog?.gtid ?? null }));
+  return planBinlogRetention(listing, backups).deleteKeys;
 }
 
 /**
@@ -135,6 +158,18 @@ export async function abortUnfinishedUploads(
     }
   }
   return aborted;
+}
+
+function lockFacts(catalog: Catalog): LockFacts {
+  return {
+    backups: new Map(catalog.backups.map((b) => [b.manifest.id, { fullId: b.manifest.fullId, finishedAt: b.manifest.finishedAt }])),
+    incomplete: new Map(
+      catalog.incomplete.map((d) => {
+        const times = d.objects.map((o) => o.lastModified?.getTime() ?? NaN).filter((t) => !Number.isNaN(t));
+        return [d.id, times.length ? Math.max(...times) : null];
+      }),
+    ),
+  };
 }
 
 /** One plan of per-source plans, each list sorted by id as planRetention sorts it. */

@@ -129,6 +129,8 @@ export const abortableSleep: Sleep = (ms, signal) =>
 
 export interface RetryOptions extends RetryPolicy {
   log: RetryLog;
+  /** Told of every retry after it is logged (metrics count them: app/wiring.ts). Must not throw. */
+  onRetry?: (ev: RetryEvent) => void;
   /**
    * What an error means. Default: the driver's own `classify` when `inner` is a StorageDriver,
    * else the shared reading (our errors, HTTP status, errno codes) of drivers/net-errors.ts.
@@ -145,6 +147,7 @@ export class RetryStorage implements Storage {
   /** Present exactly when the driver has them (callers feature-test), retried like the rest. */
   readonly listUnfinished?: Storage['listUnfinished'];
   readonly abortUnfinished?: Storage['abortUnfinished'];
+  readonly putIfAbsent?: Storage['putIfAbsent'];
   /** The classification the retries follow (see RetryOptions.classify). */
   readonly classify: (error: unknown) => ErrorClass;
 
@@ -158,6 +161,10 @@ export class RetryStorage implements Storage {
     const { listUnfinished, abortUnfinished } = inner;
     if (listUnfinished) this.listUnfinished = (prefix) => this.run('listUnfinished', prefix, () => listUnfinished.call(inner, prefix));
     if (abortUnfinished) this.abortUnfinished = (u) => this.run('abortUnfinished', u.key, () => abortUnfinished.call(inner, u));
+    // A retried create whose first attempt did land answers "exists": the lock then reads the
+    // object and finds its own nonce in it (storage/lock.ts), so a retry is safe here.
+    const { putIfAbsent } = inner;
+    if (putIfAbsent) this.putIfAbsent = (key, body) => this.run('putIfAbsent', key, () => putIfAbsent.call(inner, key, body));
   }
 
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void> {
@@ -194,7 +201,9 @@ export class RetryStorage implements Storage {
         if (isNotFound(e) || signal?.aborted || this.classify(e) !== 'transient') throw e;
         if (attempt >= attempts) throw gaveUp(e, attempt);
         const delayMs = backoffDelay(this.opts, attempt, this.opts.random);
-        logRetry(this.opts.log, { operation, key, attempt, attempts, delayMs, cause: errorText(e) });
+        const ev: RetryEvent = { operation, key, attempt, attempts, delayMs, cause: errorText(e) };
+        logRetry(this.opts.log, ev);
+        this.opts.onRetry?.(ev);
         await sleep(delayMs, signal);
       }
     }

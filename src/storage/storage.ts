@@ -24,8 +24,10 @@ export interface PutOptions {
    * 'data' (default): backup volumes, the bulk. 'metadata': small objects every command reads
    * (manifest.json, SHA256SUMS). Drivers may store them differently: the S3 driver applies
    * S3_STORAGE_CLASS to data only, so a GLACIER class never makes manifests unreadable.
+   * 'lock': the store lock's own object (storage/lock.ts), the one object rewritten in place and
+   * deleted while young: it never gets an Object Lock retention date.
    */
-  role?: 'data' | 'metadata';
+  role?: 'data' | 'metadata' | 'lock';
 }
 
 export interface Storage {
@@ -45,6 +47,12 @@ export interface Storage {
    */
   listUnfinished?(prefix: string): Promise<UnfinishedUpload[]>;
   abortUnfinished?(u: UnfinishedUpload): Promise<void>;
+  /**
+   * Writes a small object only when no object has that key (S3 `If-None-Match: *`, the file store
+   * by link(2)): true when this call created it, false when the key existed. Some S3-compatible
+   * servers ignore the condition and overwrite: storage/lock.ts probes before relying on it.
+   */
+  putIfAbsent?(key: string, body: Buffer): Promise<boolean>;
 }
 
 export interface UnfinishedUpload {

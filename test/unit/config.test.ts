@@ -570,6 +570,8 @@ describe('secrets', () => {
     expect(CONFIG_KEYS.filter((k) => k.sensitive).map((k) => k.key).sort()).toEqual([
       'AWS_SECRET_ACCESS_KEY',
       'AWS_SESSION_TOKEN',
+      'COPY_AWS_SECRET_ACCESS_KEY',
+      'COPY_AWS_SESSION_TOKEN',
       'DB_PASSWORD',
       'MANIFEST_HMAC_KEY',
       'RESTORE_DB_PASSWORD',
@@ -763,7 +765,8 @@ describe('config/backupmate.env', () => {
     const file = path.join(tmp, 'example.env');
     fs.writeFileSync(file, uncommented(fs.readFileSync(EXAMPLE_FILE, 'utf8')), { mode: 0o600 });
     const cfg = load({ files: [file], env: { STORAGE: storage } });
-    expect(cfg.warnings).toEqual([]);
+    // The examples turn S3 Object Lock on: with STORAGE=file that is said (it has no effect there).
+    expect(cfg.warnings).toEqual(storage === 'file' ? ['S3_OBJECT_LOCK_MODE=GOVERNANCE has no effect with STORAGE=file: only S3 has Object Lock'] : []);
     for (const key of CONFIG_KEY_NAMES) {
       if (key !== 'STORAGE') expect([key, cfg.sources[key]]).toEqual([key, file]);
     }

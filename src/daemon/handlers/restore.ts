@@ -6,6 +6,8 @@
 import { makeSources } from '../../app/sources.js';
 import { connectionSettings, restoreSettings } from '../../app/wiring.js';
 import { parseRestoreTime } from '../../domain/chain.js';
+import { storeLockOptions } from '../../backup/decide.js';
+import { withStoreLock } from '../../storage/lock.js';
 import { BackupmateError } from '../../domain/errors.js';
 import { managesServer, restoreWithHandover } from '../../restore/handover.js';
 import { restoreDestination } from '../../restore/source-restore.js';
@@ -37,7 +39,8 @@ export const restore =
       run: async (ctx) => {
         d.schedulesPaused = true;
         try {
-          const r = await restoreWithHandover(
+          // No writer (a backup or prune of another host or cron) may change the store under it.
+          const r = await withStoreLock(d.storage, { ...storeLockOptions(c, 'restore'), logger: d.logger, signal: ctx.signal }, (signal) => restoreWithHandover(
             d.storage,
             d.logger,
             restoreSettings(c),
@@ -49,7 +52,7 @@ export const restore =
               // latest/--time pick database backups (as the CLI without --directories); a named id any source's.
               source: p.id === undefined || p.id.trim() === 'latest' ? 'physical' : undefined,
               destination: restoreDestination(p.mode, p.targetDir, c.MARIADB_DATADIR),
-              signal: ctx.signal,
+              signal,
               onProgress: (pr) => {
                 ctx.progress(pr);
                 conn.event('progress', pr);
@@ -74,7 +77,7 @@ export const restore =
               onStage: (stage) => conn.event('progress', { stage, bytes: 0, total: 0 }),
               onBackupId: (id) => ctx.setBackupId(id),
             },
-          );
+          ));
           result = { id: r.id, chain: r.chain, mode: r.mode, destination: r.destination, movedAside: r.movedAside, serverStarted: r.serverStarted, timings: r.timings };
           return { bytes: r.downloadedBytes };
         } finally {

@@ -21,7 +21,10 @@ export function statusView(d: DaemonContext): StatusResult {
     last: { full: lastOutcomes(jobs, 'full'), incremental: lastOutcomes(jobs, 'incremental') },
     recent: jobs.slice(-10),
     store: d.storage.description,
+    copy: d.copyStatus,
     catalog: d.catalog.view,
+    binlogArchive: d.binlogArchive?.() ?? null,
+    ...(d.lastDrill ? { lastDrill: d.lastDrill } : {}),
   };
 }
 

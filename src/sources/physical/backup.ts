@@ -25,6 +25,7 @@ import {
 import { serverState } from '../../mariadb/server.js';
 import type { BackupRun, SourceBackupTarget, SourceContext } from '../source.js';
 import { lsnBelow } from './chain.js';
+import { readInventory } from './inventory.js';
 import { physicalOf, type PhysicalPayload } from './payload.js';
 
 export interface PhysicalBackupSettings {
@@ -93,6 +94,8 @@ export async function startPhysicalBackup(s: PhysicalBackupSettings, ctx: Source
     const inf = await readFirst(lsnDir, INFO_FILES);
     const info = inf ? parseBackupInfo(inf.text) : null;
     if (inf) extras.push({ name: inf.name, data: Buffer.from(inf.text) });
+    // For restore drills: which tables there were (best effort, see inventory.ts).
+    const inventory = await readInventory(s.connection, jobDir, log);
     return {
       payload: {
         type: 'physical',
@@ -100,6 +103,7 @@ export async function startPhysicalBackup(s: PhysicalBackupSettings, ctx: Source
         binlog: info?.binlog ?? null,
         server: identity,
         versions: { server: info?.serverVersion ?? 'unknown', mariabackup: mbVersion },
+        ...(inventory ? { inventory } : {}),
       },
       extras,
     };

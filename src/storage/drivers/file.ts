@@ -88,6 +88,33 @@ export class FileStorage implements StorageDriver {
     }
   }
 
+  /**
+   * Create-if-absent by link(2): the body is written and fsynced under a partial name, then
+   * linked to the key, which fails with EEXIST when another writer got there first. Atomic on
+   * local filesystems and on NFSv3+ (link is one server operation).
+   */
+  async putIfAbsent(key: string, body: Buffer): Promise<boolean> {
+    const final = this.pathOf(key);
+    const partial = `${final}${PARTIAL}${randomBytes(4).toString('hex')}`;
+    try {
+      await fs.mkdir(path.dirname(final), { recursive: true });
+      const fh = await fs.open(partial, 'wx', 0o600);
+      try {
+        await fh.writeFile(body);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.link(partial, final);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw wrapIo(e, `creating ${key} in ${this.description}`);
+    } finally {
+      await fs.rm(partial, { force: true }).catch(() => {});
+    }
+  }
+
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const p = this.pathOf(key);
     const fh = await fs.open(p, 'r').catch((e: NodeJS.ErrnoException) => {

@@ -37,12 +37,15 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type PutObjectCommandInput,
   type S3ClientConfig,
+  type ObjectLockMode,
   type ServerSideEncryption,
   type StorageClass,
 } from '@aws-sdk/client-s3';
@@ -78,6 +81,7 @@ const TRANSIENT_NAMES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
   'TimeoutError',
+  'ConditionalRequestConflict',
 ]);
 
 /** S3 error names that no retry can fix. */
@@ -172,6 +176,11 @@ export interface S3StorageOptions {
   sseKmsKeyId?: string;
   /** S3_STORAGE_CLASS for backup volumes ('' or absent = STANDARD, the bucket's default). */
   storageClass?: string;
+  /**
+   * S3_OBJECT_LOCK_MODE/DAYS: every object but the store lock's gets this retention, counted from
+   * its upload. The bucket must have Object Lock enabled (`objectLockEnabled`).
+   */
+  objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number } | null;
 }
 
 /**
@@ -182,9 +191,10 @@ export interface S3StorageOptions {
  * as 128 KiB each.
  */
 export function putParams(
-  opts: Pick<S3StorageOptions, 'bucket' | 'sse' | 'sseKmsKeyId' | 'storageClass'>,
+  opts: Pick<S3StorageOptions, 'bucket' | 'sse' | 'sseKmsKeyId' | 'storageClass' | 'objectLock'>,
   key: string,
-  role: 'data' | 'metadata' = 'data',
+  role: 'data' | 'metadata' | 'lock' = 'data',
+  now: Date = new Date(),
 ): Omit<PutObjectCommandInput, 'Body'> {
   const params: Omit<PutObjectCommandInput, 'Body'> = { Bucket: opts.bucket, Key: key };
   if (opts.sse) {
@@ -192,6 +202,11 @@ export function putParams(
     if (opts.sse === 'aws:kms' && opts.sseKmsKeyId) params.SSEKMSKeyId = opts.sseKmsKeyId;
   }
   if (opts.storageClass && role === 'data') params.StorageClass = opts.storageClass as StorageClass;
+  // The store lock is rewritten and deleted while young: it must stay mutable.
+  if (opts.objectLock && role !== 'lock') {
+    params.ObjectLockMode = opts.objectLock.mode as ObjectLockMode;
+    params.ObjectLockRetainUntilDate = new Date(now.getTime() + opts.objectLock.days * 86_400_000);
+  }
   return params;
 }
 
@@ -280,7 +295,9 @@ export class S3Storage implements StorageDriver {
     const config: S3ClientConfig = {
       region: opts.region,
       forcePathStyle: opts.forcePathStyle,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
+      // S3 demands a checksum (Content-MD5 or x-amz-checksum-*) on every put with a retention
+      // date: with Object Lock the SDK adds its CRC32 to each request it can.
+      requestChecksumCalculation: opts.objectLock ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       // Options for the SDK's NodeHttpHandler (one per client).
       requestHandler: { connectionTimeout: timeout, socketTimeout: timeout },
@@ -405,6 +422,39 @@ export class S3Storage implements StorageDriver {
       if (!Buffer.isBuffer(body)) this.uploadFailures.delete(key);
       signal?.removeEventListener('abort', abort);
       if (!Buffer.isBuffer(body)) body.off('error', abort);
+    }
+  }
+
+  /**
+   * Create-if-absent with `If-None-Match: *` (AWS S3 since August 2024, MinIO, Ceph recent):
+   * 412 PreconditionFailed = the key exists. Servers that ignore the header (s3rver) overwrite
+   * and answer 200: storage/lock.ts probes for that before it relies on this. 409
+   * ConditionalRequestConflict (a concurrent create in flight) reads as transient (retried).
+   */
+  async putIfAbsent(key: string, body: Buffer): Promise<boolean> {
+    checkKey(key);
+    try {
+      await this.client.send(new PutObjectCommand({ ...putParams(this.opts, key, 'lock'), Body: body, IfNoneMatch: '*' }));
+      return true;
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (err?.name === 'PreconditionFailed' || err?.$metadata?.httpStatusCode === 412) return false;
+      throw this.wrap(e, `creating ${key}`);
+    }
+  }
+
+  /**
+   * Whether the bucket has Object Lock enabled (GetObjectLockConfiguration), for `config check`:
+   * 'enabled', 'disabled', or why it could not be told (a server without the API, no permission).
+   */
+  async objectLockStatus(): Promise<{ state: 'enabled' | 'disabled' } | { state: 'unknown'; why: string }> {
+    try {
+      const out = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.opts.bucket }));
+      return { state: out.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'disabled' };
+    } catch (e) {
+      const name = (e as { name?: string }).name;
+      if (name === 'ObjectLockConfigurationNotFoundError') return { state: 'disabled' };
+      return { state: 'unknown', why: sdkErrorText(e) };
     }
   }
 
@@ -562,5 +612,6 @@ export const s3Driver: DriverEntry = {
       sse: c.S3_SSE,
       sseKmsKeyId: c.S3_SSE_KMS_KEY_ID,
       storageClass: c.S3_STORAGE_CLASS,
+      objectLock: c.S3_OBJECT_LOCK_MODE ? { mode: c.S3_OBJECT_LOCK_MODE, days: c.S3_OBJECT_LOCK_DAYS } : null,
     }),
 };
