@@ -21,7 +21,13 @@ import type { BackupSettings, BackupTarget } from './job.js';
 /** The store layout (sources/registry.ts) of a configuration: where each source's backups live. */
 export function catalogPrefixes(c: Config): LayoutEntry[] {
   const directoryPrefix = (c as Config & { DIRECTORY_BACKUP_PREFIX?: string }).DIRECTORY_BACKUP_PREFIX;
-  return standardLayout({ fullPrefix: c.FULL_BACKUP_PREFIX, incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX, ...(directoryPrefix ? { directoryPrefix } : {}) });
+  const logicalPrefix = (c as Config & { LOGICAL_BACKUP_PREFIX?: string }).LOGICAL_BACKUP_PREFIX;
+  return standardLayout({
+    fullPrefix: c.FULL_BACKUP_PREFIX,
+    incrementalPrefix: c.INCREMENTAL_BACKUP_PREFIX,
+    ...(directoryPrefix ? { directoryPrefix } : {}),
+    ...(logicalPrefix ? { logicalPrefix } : {}),
+  });
 }
 
 /**

@@ -49,6 +49,7 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--full', 'take a full backup'))
     .addOption(new Option('--incremental', 'take an incremental on the current chain (INCREMENTAL_BASE decides the parent)'))
     .addOption(new Option('--directories', 'back up DIRECTORY_BACKUP_PATHS instead of the database (a tar of what changed since the last directory backup, or of everything)'))
+    .addOption(new Option('--logical', 'take a logical backup: one consistent parallel dump (mydumper) of LOGICAL_DATABASES, with users and grants as SQL'))
     .option('--json', 'JSON log lines on stdout even at a terminal (they are the default when stdout is not a terminal)')
     .addHelpText(
       'after',
@@ -61,6 +62,9 @@ export function buildProgram(h: Handlers = commands): Command {
         'With --directories: a full when there is no directory backup yet, when DIRECTORY_BACKUP_PATHS differs from the\n' +
         "newest one's or its chain has MAX_CHAIN_LENGTH incrementals; otherwise an incremental of what changed, appeared or\n" +
         'was removed since the newest directory backup. No database server is needed.\n' +
+        'With --logical: always a full dump, under LOGICAL_BACKUP_PREFIX, of LOGICAL_DATABASES minus LOGICAL_EXCLUDE_DATABASES\n' +
+        '(LOGICAL_OBJECTS: schema, data, views, routines, triggers, events, users), LOGICAL_PARALLEL connections, one\n' +
+        "snapshot for every table; the manifest records the snapshot's binlog position and GTID and each table's row count.\n" +
         'With COPY_STORAGE the backup is also copied to the second store (what the copy lacks; a copy that is down\n' +
         'fails nothing and is caught up by the next run). Backup, prune and restore hold the store lock of the prefix:\n' +
         'another backupmate at work there refuses them at once with exit 81, naming it (host, pid, job, since when).',
@@ -89,10 +93,15 @@ export function buildProgram(h: Handlers = commands): Command {
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--directories', 'restore a directory backup: "latest" and --time pick among directory backups (needs --target-dir)'))
+    .addOption(new Option('--logical', 'restore a logical backup: "latest" and --time pick among logical backups (with --target-dir; --into-server always does)'))
+    .addOption(new Option('--into-server', 'load a logical backup into the running server at DB_HOST/DB_SOCKET as RESTORE_DB_USER, staged and checked'))
+    .addOption(new Option('--database <db>', 'with --into-server: only this database'))
+    .addOption(new Option('--table <db.table>', 'with --into-server: only this table'))
+    .addOption(new Option('--replace', 'with --into-server: move an existing database/table aside (renamed, never dropped) instead of refusing'))
     .addOption(new Option('--store <name>', 'primary (default) or copy: work on the second store (COPY_STORAGE)').choices(['primary', 'copy']))
     .addHelpText(
       'after',
-      '\nExactly one of --target-dir, --copy-back, --move-back. With --copy-back/--move-back the server on\n' +
+      '\nExactly one of --target-dir, --copy-back, --move-back, --into-server. With --copy-back/--move-back the server on\n' +
         'MARIADB_DATADIR must be stopped; the old datadir is renamed to <datadir>.before-restore-<time>, never deleted,\n' +
         'and the result is chown -R to MARIADB_OS_USER.\n' +
         '"latest" and --time pick the newest backup of the kind the restore needs: database backups, unless --directories\n' +
@@ -103,7 +112,12 @@ export function buildProgram(h: Handlers = commands): Command {
         'times have one-second resolution: ask for the next second to include it). The replay runs on a private server\n' +
         'on the prepared copy before anything is put back. A moment outside the recoverable window is refused (exit 85)\n' +
         'with the window and the nearest restorable moments. Without a binlog archive --time restores the newest backup\n' +
-        'finished at or before WHEN, and says so.',
+        'finished at or before WHEN, and says so.\n\n' +
+        'A logical backup: --target-dir DIR writes its plain SQL files (mydumper layout) into DIR; --into-server loads all of\n' +
+        'it, one --database or one --table into the running server: schema, CHECK TABLE, data, CHECK TABLE, row counts\n' +
+        'against the backup, then views, triggers, routines, events (and users with grants, for a whole restore). An existing\n' +
+        'database or table is refused (exit 73) unless --replace, which renames it to <name>_before_<id>; a failed check stops\n' +
+        'the load and names the table and what differs (exit 65).',
     )
     .action(async (id: string | undefined, _opts, cmd: Command) => restoreCommand(id, cmd.optsWithGlobals()));
 

@@ -30,8 +30,11 @@ import type { Manifest } from '../domain/manifest.js';
 import { renderCatalog, renderDrill, renderTable, renderVerify } from './format.js';
 import { runVerify, verifyError } from '../verify/verify.js';
 import { checkRestoreArgs } from './restore-args.js';
-import { directorySource, makeSources } from '../app/sources.js';
+import { directorySource, logicalSource, makeSources } from '../app/sources.js';
+import { intoServerLines, restoreIntoServer, type IntoServerOptions } from './into-server.js';
+import { resolveId } from '../domain/ids.js';
 import { restoreDestination, runSourceRestore } from '../restore/source-restore.js';
+import type { SourceRegistry } from '../sources/registry.js';
 import * as path from 'node:path';
 import { buildChains, summarize } from '../domain/chain.js';
 import { PROBLEM_PREFIX } from '../config/load.js';
@@ -86,11 +89,14 @@ function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
 }
 
 export async function backupCommand(
-  opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean; directories?: boolean },
+  opts: GlobalOpts & { full?: boolean; incremental?: boolean; json?: boolean; directories?: boolean; logical?: boolean },
   ttys: Ttys = processTtys(),
 ): Promise<void> {
   if (opts.full && opts.incremental) {
     throw new BackupmateError('USAGE', 'backup: expected at most one of --full and --incremental, got both');
+  }
+  if (opts.logical && (opts.directories || opts.incremental)) {
+    throw new BackupmateError('USAGE', `backup: --logical takes a full dump; it goes with neither --directories nor --incremental`);
   }
   const c = load(opts);
   // Cron and systemd keep stdout: JSON log lines there are the record of the run. At a terminal
@@ -131,7 +137,8 @@ export async function backupCommand(
   try {
     storage = makeStorage(c, logger, metrics.metrics);
     await runBackupSequence(
-      // --directories: the directory source plans and takes the backup (no server involved).
+      // --directories: the directory source plans and takes the backup (no server involved);
+      // --logical: the logical source (a mydumper dump, always full).
       {
         config: c,
         settings: { backup: backupSettings(c), prune: pruneSettings(c) },
@@ -139,7 +146,7 @@ export async function backupCommand(
         logger,
         copy: makeCopyStore(c, logger),
         observer: metrics.metrics,
-        ...(opts.directories ? { source: directorySource(c) } : {}),
+        ...(opts.directories ? { source: directorySource(c) } : opts.logical ? { source: logicalSource(c) } : {}),
       },
       {
         requested: kind,
@@ -239,12 +246,15 @@ export async function listCommand(opts: GlobalOpts & { json?: boolean }): Promis
 
 export async function restoreCommand(
   id: string | undefined,
-  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; time?: string; gtid?: string; directories?: boolean },
+  opts: GlobalOpts & { targetDir?: string; copyBack?: boolean; moveBack?: boolean; intoServer?: boolean; time?: string; gtid?: string; directories?: boolean; logical?: boolean } & IntoServerOptions,
 ): Promise<void> {
-  const mode: RestoreMode = checkRestoreArgs(id, opts);
-  if (opts.directories && opts.gtid !== undefined) {
-    throw new BackupmateError('USAGE', 'restore: --gtid replays database binlogs; it cannot be combined with --directories');
+  const modeName = checkRestoreArgs(id, opts);
+  if (opts.directories && opts.logical) throw new BackupmateError('USAGE', 'restore: expected at most one of --directories and --logical, got both');
+  if ((opts.directories || opts.logical) && opts.gtid !== undefined) {
+    throw new BackupmateError('USAGE', 'restore: --gtid replays database binlogs onto a physical backup; it cannot be combined with --directories or --logical');
   }
+  if (modeName === 'into-server') return intoServerCommand(id, opts);
+  const mode: RestoreMode = modeName;
   const c = load(opts);
   // The human report goes to stdout; JSON log lines go to stderr and LOG_FILE.
   const logger = makeLogger(c, 'stderr', 'restore');
@@ -268,7 +278,7 @@ export async function restoreCommand(
 
 async function restoreLocked(
   id: string | undefined,
-  opts: { targetDir?: string; directories?: boolean; gtid?: string },
+  opts: { targetDir?: string; directories?: boolean; gtid?: string; logical?: boolean },
   x: { c: Config; logger: ReturnType<typeof makeLogger>; mode: RestoreMode; time: Date | undefined; settings: ReturnType<typeof restoreSettings>; storage: Storage; signal: AbortSignal },
 ): Promise<void> {
   const { c, logger, mode, time, settings, storage } = x;
@@ -279,7 +289,7 @@ async function restoreLocked(
     const latest = time !== undefined || gtid !== undefined || id === undefined || id.trim() === 'latest';
     // One restore for every source: --directories asks for directory backups; latest/--time
     // otherwise pick database backups; a named id restores whichever source's backup it is.
-    const source = opts.directories ? 'directory' : latest ? 'physical' : undefined;
+    const source = opts.directories ? 'directory' : opts.logical ? 'logical' : latest ? 'physical' : undefined;
     // --time/--gtid on database backups: a point in time (restore/pitr.ts) when the store has a
     // binlog archive; --time without one keeps its older meaning and says so.
     let pitr: PointInTimeSetup | null = null;
@@ -345,8 +355,37 @@ async function restoreLocked(
           )
         : null;
     const destination = await realOrResolved(r.destination);
-    for (const l of startHint({ mode: r.mode, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
+    for (const l of startHint({ mode: r.mode as Exclude<RestoreMode, 'into-server'>, destination, osUser: c.MARIADB_OS_USER, socketServerDatadir })) lines.push(`  ${l}`);
     process.stdout.write(lines.join('\n') + '\n');
+  }
+}
+
+/** restore --into-server: a logical backup loaded into the running server (cli/into-server.ts). */
+async function intoServerCommand(id: string | undefined, opts: GlobalOpts & { time?: string } & IntoServerOptions): Promise<void> {
+  const c = load(opts);
+  const logger = makeLogger(c, 'stderr', 'restore');
+  const cancel = cancelOnSignals();
+  try {
+    const time = opts.time !== undefined ? parseRestoreTime(opts.time, c.SCHEDULE_TIMEZONE) : undefined;
+    const storage = makeStorage(c, logger);
+    if (id !== undefined && time === undefined) {
+      const type = await sourceTypeOf(storage, makeSources(c), id);
+      if (type !== undefined && type !== 'logical') {
+        throw new BackupmateError('USAGE', `restore --into-server: backup ${id} is a ${type} backup; only logical backups (backup --logical) load into a running server so far`);
+      }
+    }
+    const r = await restoreIntoServer(c, storage, logger, restoreSettings(c), {
+      id: id ?? 'latest',
+      time,
+      signal: cancel.signal,
+      database: opts.database,
+      table: opts.table,
+      replace: opts.replace,
+    });
+    process.stdout.write(intoServerLines(r, c.DB_SOCKET ? `socket ${c.DB_SOCKET}` : `${c.DB_HOST}:${c.DB_PORT}`).join('\n') + '\n');
+  } finally {
+    cancel.dispose();
+    await closeLogger(logger);
   }
 }
 
@@ -374,6 +413,20 @@ export async function verifyCommand(request: string | undefined, opts: GlobalOpt
     cancel.dispose();
     await closeLogger(logger);
   }
+}
+
+/**
+/** The source type of the backup `id` names (any source), or undefined ('latest', or no such backup). */
+async function sourceTypeOf(storage: Storage, sources: SourceRegistry, id: string): Promise<string | undefined> {
+  if (id.trim() === 'latest') return undefined;
+  const catalog = await readCatalog(storage, sources.layout, sources);
+  let resolved: string;
+  try {
+    resolved = resolveId(id.trim(), catalog.backups.map((b) => b.manifest.id));
+  } catch {
+    return undefined;
+  }
+  return catalog.backups.find((b) => b.manifest.id === resolved)?.manifest.source.type;
 }
 
 /**

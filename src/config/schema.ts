@@ -146,6 +146,14 @@ export interface ConfigValues {
   DIRECTORY_BACKUP_PATHS: string;
   DIRECTORY_BACKUP_SCHEDULE: string;
   DIRECTORY_BACKUP_PREFIX: string;
+  LOGICAL_BACKUP_SCHEDULE: string;
+  LOGICAL_BACKUP_PREFIX: string;
+  LOGICAL_DATABASES: string;
+  LOGICAL_EXCLUDE_DATABASES: string;
+  LOGICAL_OBJECTS: string;
+  LOGICAL_PARALLEL: number;
+  RESTORE_DB_USER: string;
+  RESTORE_DB_PASSWORD: string;
   BINLOG_ARCHIVE: boolean;
   BINLOG_PREFIX: string;
   BINLOG_SEGMENT_SECONDS: number;
@@ -605,7 +613,7 @@ for (const [name, format] of Object.entries(FORMATS)) convict.addFormat({ name, 
 // Keys
 
 /** Sections of config/backupmate.env, in file order. */
-export const SECTIONS = ['Storage', 'Azure Blob', 'Google Cloud Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging', 'Metrics', 'Restore drills'] as const;
+export const SECTIONS = ['Storage', 'Azure Blob', 'Google Cloud Storage', 'Second store', 'Store lock', 'Object lock', 'Database', 'Restore target', 'Schedules', 'Directory backups', 'Logical backups', 'Binlog archive', 'Retention', 'Compression', 'Encryption', 'Integrity', 'Daemon', 'Failure handling', 'Logging', 'Metrics', 'Restore drills'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** One key's schema entry: the convict fields plus what the docs and the example file need. */
@@ -1224,6 +1232,75 @@ export const SCHEMA: Schema = {
     example: 'db1/directories/',
   },
 
+  // Logical backups (sources/logical/)
+  LOGICAL_BACKUP_SCHEDULE: {
+    format: 'bm-schedule',
+    default: 'off',
+    env: 'LOGICAL_BACKUP_SCHEDULE',
+    section: 'Logical backups',
+    doc: 'When logical backups (mydumper dumps, always full) run; same forms as FULL_BACKUP_SCHEDULE; off = only `backupmate backup --logical`.',
+    example: 'daily',
+  },
+  LOGICAL_BACKUP_PREFIX: {
+    format: 'bm-prefix',
+    default: 'backupmate/logical/',
+    env: 'LOGICAL_BACKUP_PREFIX',
+    section: 'Logical backups',
+    doc: 'Key prefix of logical backups; must not contain, or lie inside, another backup prefix.',
+    example: 'db1/logical/',
+  },
+  LOGICAL_DATABASES: {
+    format: 'bm-text',
+    default: '',
+    env: 'LOGICAL_DATABASES',
+    section: 'Logical backups',
+    doc: 'Databases a logical backup dumps, comma-separated; empty = every database not in LOGICAL_EXCLUDE_DATABASES.',
+    example: 'shop,crm',
+  },
+  LOGICAL_EXCLUDE_DATABASES: {
+    format: 'bm-text',
+    default: 'mysql,information_schema,performance_schema,sys',
+    env: 'LOGICAL_EXCLUDE_DATABASES',
+    section: 'Logical backups',
+    doc: 'Databases a logical backup never dumps, comma-separated (users and grants are kept as SQL by LOGICAL_OBJECTS=users instead of the mysql database).',
+    example: 'mysql,information_schema,performance_schema,sys,scratch',
+  },
+  LOGICAL_OBJECTS: {
+    format: 'bm-text',
+    default: 'all',
+    env: 'LOGICAL_OBJECTS',
+    section: 'Logical backups',
+    doc: 'What a logical backup keeps, comma-separated from schema, data, views, routines, triggers, events, users; all = every one.',
+    example: 'schema,data,views,triggers',
+  },
+  LOGICAL_PARALLEL: {
+    format: 'bm-int',
+    min: 0,
+    max: 64,
+    default: 0,
+    env: 'LOGICAL_PARALLEL',
+    section: 'Logical backups',
+    doc: 'Connections a logical backup dumps with and a restore loads with, 1-64; 0 = the number of CPU cores.',
+    example: '4',
+  },
+  RESTORE_DB_USER: {
+    format: 'bm-text',
+    default: '',
+    env: 'RESTORE_DB_USER',
+    section: 'Logical backups',
+    doc: 'User `restore --into-server` loads as (over DB_HOST/DB_PORT or DB_SOCKET); empty = DB_USER.',
+    example: 'restorer',
+  },
+  RESTORE_DB_PASSWORD: {
+    format: 'bm-text',
+    default: '',
+    env: 'RESTORE_DB_PASSWORD',
+    section: 'Logical backups',
+    sensitive: true,
+    doc: "RESTORE_DB_USER's password; empty with RESTORE_DB_USER empty = DB_PASSWORD.",
+    example: 'restore-secret',
+  },
+
   // Binlog archive (sources/binlog/)
   BINLOG_ARCHIVE: {
     format: 'bm-bool',
@@ -1724,6 +1801,32 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
   when(['DIRECTORY_BACKUP_SCHEDULE', 'DIRECTORY_BACKUP_PATHS'], () =>
     v.DIRECTORY_BACKUP_SCHEDULE !== 'off' && v.DIRECTORY_BACKUP_PATHS === ''
       ? { key: 'DIRECTORY_BACKUP_PATHS', reason: 'must name at least one path when DIRECTORY_BACKUP_SCHEDULE is not off', related: ['DIRECTORY_BACKUP_SCHEDULE'] }
+      : undefined,
+  );
+
+  // Logical backups: their own prefix, and a known list of object kinds.
+  for (const other of ['FULL_BACKUP_PREFIX', 'INCREMENTAL_BACKUP_PREFIX', 'DIRECTORY_BACKUP_PREFIX'] as const) {
+    when(['LOGICAL_BACKUP_PREFIX', other], () => {
+      const lp = v.LOGICAL_BACKUP_PREFIX;
+      if (lp === v[other]) return { key: 'LOGICAL_BACKUP_PREFIX', reason: `must differ from ${other}`, related: [other] };
+      if (lp.startsWith(v[other])) return { key: 'LOGICAL_BACKUP_PREFIX', reason: `must not lie inside ${other}`, related: [other] };
+      if (v[other].startsWith(lp)) return { key: 'LOGICAL_BACKUP_PREFIX', reason: `must not contain ${other}`, related: [other] };
+      return undefined;
+    });
+  }
+  when(['LOGICAL_OBJECTS'], () => {
+    const kinds = ['schema', 'data', 'views', 'routines', 'triggers', 'events', 'users'];
+    const names = v.LOGICAL_OBJECTS.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
+    if (names.length === 1 && names[0] === 'all') return undefined;
+    const bad = names.filter((n) => !kinds.includes(n));
+    if (names.length === 0 || bad.length) {
+      return { key: 'LOGICAL_OBJECTS', reason: `must be all or a comma-separated list of ${kinds.join(', ')}${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}`, related: [] };
+    }
+    return undefined;
+  });
+  when(['RESTORE_DB_USER', 'RESTORE_DB_PASSWORD'], () =>
+    v.RESTORE_DB_USER === '' && v.RESTORE_DB_PASSWORD !== ''
+      ? { key: 'RESTORE_DB_PASSWORD', reason: 'must be empty unless RESTORE_DB_USER is set (without it the restore uses DB_USER and DB_PASSWORD)', related: ['RESTORE_DB_USER'] }
       : undefined,
   );
 

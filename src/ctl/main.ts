@@ -305,12 +305,13 @@ export function buildProgram(io: CtlIo): Command {
     .description('queue a backup: full or incremental as the planner decides, or as forced')
     .addOption(new Option('--full', 'take a full backup').conflicts('incremental'))
     .addOption(new Option('--incremental', 'take an incremental on the current chain'))
+    .addOption(new Option('--logical', 'take a logical backup (a consistent parallel dump, always full) instead').conflicts('incremental'))
     .option('--wait', "follow the job's progress until it ends; exit with its result")
     .addHelpText('after', '\nWithout --wait: prints the queued job and exits 0. Interrupting --wait only stops watching; the backup goes on.')
-    .action(async (opts: { full?: boolean; incremental?: boolean; wait?: boolean }, cmd: Command) => {
+    .action(async (opts: { full?: boolean; incremental?: boolean; logical?: boolean; wait?: boolean }, cmd: Command) => {
       const s = session(cmd);
-      const kind = opts.full ? 'full' : opts.incremental ? 'incremental' : 'auto';
-      const job = asJob(await s.call('backup', { kind, wait: !!opts.wait }), 'backup');
+      const kind = opts.full || opts.logical ? 'full' : opts.incremental ? 'incremental' : 'auto';
+      const job = asJob(await s.call('backup', { kind, wait: !!opts.wait, ...(opts.logical ? { source: 'logical' } : {}) }), 'backup');
       if (!opts.wait) return s.print(renderQueued(job));
       if (job.state !== 'succeeded') throw jobFailure(job);
       s.print(renderJobDone(job));
@@ -338,22 +339,34 @@ export function buildProgram(io: CtlIo): Command {
     .addOption(new Option('--target-dir <dir>', 'put the prepared backup in this new or empty directory (relative to the current directory)'))
     .addOption(new Option('--copy-back', 'copy the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
     .addOption(new Option('--move-back', 'move the prepared backup into MARIADB_DATADIR (the old datadir is moved aside)'))
+    .addOption(new Option('--into-server', "load a logical backup into the daemon's server (DB_HOST/DB_SOCKET as RESTORE_DB_USER), staged and checked"))
+    .addOption(new Option('--database <db>', 'with --into-server: only this database'))
+    .addOption(new Option('--table <db.table>', 'with --into-server: only this table'))
+    .addOption(new Option('--replace', 'with --into-server: move an existing database/table aside (renamed, never dropped) instead of refusing'))
     .option('--yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
     .option('--no-start', 'do not start MariaDB after --copy-back/--move-back')
     .addHelpText(
       'after',
-      '\nExactly one of --target-dir, --copy-back, --move-back, and one of an id, --time or --gtid. Point in time\n' +
-        '(needs the binlog archive): every transaction committed before the moment, none after; one committed in that\n' +
-        'very second is not replayed (binlog times have one-second resolution). Outside the window: exit 85, with the\n' +
-        'window and the nearest restorable moments. Before it stops MariaDB or\n' +
-        'replaces the datadir the daemon asks for a confirmation (answer y), unless --yes was given. Without a terminal\n' +
+      '\nExactly one of --target-dir, --copy-back, --move-back, --into-server, and one of an id, --time or --gtid.\n' +
+        'Point in time (needs the binlog archive): every transaction committed before the moment, none after; one\n' +
+        'committed in that very second is not replayed (binlog times have one-second resolution). Outside the window:\n' +
+        'exit 85, with the window and the nearest restorable moments. --into-server loads a logical backup (all,\n' +
+        '--database or --table) without stopping anything: an existing one is refused unless --replace (renamed to\n' +
+        '<name>_before_<id>); a failed staged check stops the load naming the table (exit 65).\n' +
+        'Before it stops MariaDB or replaces the datadir (--copy-back/--move-back)\n' +
+        'the daemon asks for a confirmation (answer y), unless --yes was given. Without a terminal\n' +
         'on stdin and without --yes, --copy-back/--move-back are declined at once (exit 67), before anything is downloaded.',
     )
-    .action(async (id: string | undefined, opts: { time?: string; gtid?: string; targetDir?: string; copyBack?: boolean; moveBack?: boolean; yes?: boolean; start?: boolean }, cmd: Command) => {
+    .action(
+      async (
+        id: string | undefined,
+        opts: { time?: string; gtid?: string; targetDir?: string; copyBack?: boolean; moveBack?: boolean; intoServer?: boolean; database?: string; table?: string; replace?: boolean; yes?: boolean; start?: boolean },
+        cmd: Command,
+      ) => {
       const mode: RestoreParams['mode'] = checkRestoreArgs(id, opts);
       // Who can answer the confirmation: a person at the terminal stdin is (confirm() reads it).
       const interactive = io.isTTY.stdin;
-      const asks = mode !== 'target-dir' && !opts.yes;
+      const asks = mode !== 'target-dir' && mode !== 'into-server' && !opts.yes;
       if (asks && !interactive) {
         // Decided here, before the daemon downloads and prepares the whole chain for nothing.
         throw new BackupmateError('DECLINED', 'restore not confirmed: no terminal to ask and no --yes given; nothing was downloaded or changed');
@@ -370,10 +383,14 @@ export function buildProgram(io: CtlIo): Command {
         yes: !!opts.yes,
         noStart: opts.start === false,
         interactive,
+        ...(opts.database !== undefined ? { database: opts.database } : {}),
+        ...(opts.table !== undefined ? { table: opts.table } : {}),
+        ...(opts.replace ? { replace: true } : {}),
       };
       const result = await s.call('restore', params as unknown as Record<string, unknown>);
       s.print(renderRestore(result));
-    });
+    },
+    );
 
   program
     .command('verify')

@@ -343,6 +343,8 @@ function renderTimings(t: Record<string, number>): string {
 }
 
 export function renderRestore(x: unknown): string {
+  // into-server: the daemon sends its report lines (cli/into-server.ts intoServerLines).
+  if (isObject(x) && x.mode === 'into-server' && Array.isArray(x.lines)) return x.lines.map(String).join('\n') + '\n';
   if (!isObject(x) || typeof x.id !== 'string' || typeof x.destination !== 'string') return renderGeneric(x);
   const r = x as unknown as RestoreResultView;
   const lines = [`restored backup ${r.id} into ${r.destination} (${r.mode})`];

@@ -18,6 +18,7 @@ export function backupJob(d: DaemonContext, requested: BackupRequest, trigger: J
     trigger,
     backupKind: requested,
     reason,
+    ...(source ? { coalesceKey: source.type } : {}),
     run: async (ctx: JobContext) => {
       const c = d.config;
       let estimate = 0;

@@ -22,7 +22,8 @@ import { errorText } from '../domain/errors.js';
 import type { Logger } from '../log/logger.js';
 
 /** The job directory names this release creates in LOCAL_TEMP_DIR (mkdtemp prefixes). */
-export const JOB_DIR_PATTERN = /^(backup|query|restore|verify)-/;
+// into-server-preflight-: a logical restore's preflight; .into-server.partial-: its staging (both may hold a 0600 option file).
+export const JOB_DIR_PATTERN = /^(backup|query|restore|verify|into-server-preflight)-|^\.into-server\.partial-/;
 
 /** What a live process refers to: its cwd, the targets of its fds, and its arguments. */
 export interface ProcessRefs {

@@ -135,6 +135,8 @@ export interface StoreCatalogView {
 /** backup: params { kind?: 'full'|'incremental'|'auto' }; result: JobView (queued). With --wait the client then follows progress via events until the job ends: the daemon keeps the connection open when params.wait is true, sending progress events and a final result JobView. */
 export interface BackupParams {
   kind?: 'full' | 'incremental' | 'auto';
+  /** 'logical': a logical backup (always full) instead of the physical one. */
+  source?: 'logical';
   wait?: boolean;
 }
 
@@ -151,8 +153,12 @@ export interface RestoreParams {
   time?: string;
   /** Point in time up to and including this GTID (D-S-N). */
   gtid?: string;
-  mode: 'target-dir' | 'copy-back' | 'move-back';
+  mode: 'target-dir' | 'copy-back' | 'move-back' | 'into-server';
   targetDir?: string;
+  /** into-server only: one database, or one table (DB.TABLE); replace: move existing ones aside. */
+  database?: string;
+  table?: string;
+  replace?: boolean;
   yes?: boolean;
   noStart?: boolean;
   /**

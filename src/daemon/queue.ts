@@ -31,6 +31,11 @@ export interface JobSpec {
   trigger: JobView['trigger'];
   backupKind?: JobView['backupKind'];
   reason: string;
+  /**
+   * Scheduled backups coalesce only with a waiting one of the same key (the source type): a
+   * logical or directory tick waiting behind a physical one is its own job, never swallowed.
+   */
+  coalesceKey?: string;
   run(ctx: JobContext): Promise<{ bytes?: number } | void>;
 }
 
@@ -92,7 +97,7 @@ export class JobQueue {
       }
     }
     if ((spec.kind === 'backup' || spec.kind === 'drill') && spec.trigger !== 'manual') {
-      const pending = this.waiting.find((j) => j.spec.kind === spec.kind && j.spec.trigger !== 'manual');
+      const pending = this.waiting.find((j) => j.spec.kind === spec.kind && j.spec.trigger !== 'manual' && (j.spec.coalesceKey ?? '') === (spec.coalesceKey ?? ''));
       if (pending) return { job: pending.view, coalesced: true };
     }
     let resolveDone!: () => void;

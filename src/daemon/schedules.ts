@@ -7,7 +7,7 @@
  * the job runs (a full tick while a recent full exists may take an incremental, and the other way
  * round), and a tick waiting in the queue coalesces with the next (queue.ts).
  */
-import { directorySource } from '../app/sources.js';
+import { directorySource, logicalSource } from '../app/sources.js';
 import { backupSettings, pruneSettings } from '../app/wiring.js';
 import { planNow } from '../backup/sequence.js';
 import type { Config } from '../config/load.js';
@@ -31,6 +31,8 @@ export const SCHEDULES: readonly ScheduleEntry[] = [
   { name: 'incremental', key: 'INCREMENTAL_BACKUP_SCHEDULE', job: (d, reason) => backupJob(d, 'auto', 'schedule', reason) },
   // Directory backups (DIRECTORY_BACKUP_PATHS): the directory source plans full or incremental itself.
   { name: 'directories', key: 'DIRECTORY_BACKUP_SCHEDULE', job: (d, reason) => backupJob(d, 'auto', 'schedule', reason, directorySource(d.config)) },
+  // Logical backups (sources/logical/): always a full mydumper dump.
+  { name: 'logical', key: 'LOGICAL_BACKUP_SCHEDULE', job: (d, reason) => backupJob(d, 'full', 'schedule', reason, logicalSource(d.config)) },
   // Restore drills of the latest backup (DRILL_SCHEDULE, off by default): queued like any job, so never during a backup.
   { name: 'drill', key: 'DRILL_SCHEDULE', job: (d, reason) => drillJob(d, 'latest', 'schedule', reason) },
 ];

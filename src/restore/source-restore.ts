@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { checkIdentityFor } from '../archive/encryption.js';
 import { selectRestoreTarget, summarize } from '../domain/chain.js';
 import { BackupmateError, errorText } from '../domain/errors.js';
+import type { ManifestEnvelope } from '../domain/manifest.js';
 import type { Manifest } from '../domain/manifest.js';
 import { fmtBytes } from '../domain/units.js';
 import type { Logger } from '../log/logger.js';
@@ -85,6 +86,8 @@ export interface SourceRestoreRequest {
   beforePutBack?: BeforePutBack;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; bytes: number; total: number }) => void;
+  /** After the target is chosen and its volumes checked, before anything is downloaded (e.g. a refusal that needs the manifest). */
+  beforeDownload?: (target: ManifestEnvelope) => Promise<void>;
 }
 
 export interface SourceRestoreReport {
@@ -164,6 +167,7 @@ export async function runSourceRestore(
   ];
   await Promise.allSettled(checks);
   for (const c of checks) await c;
+  await req.beforeDownload?.(targetManifest);
 
   // Staging, with room for the unpacked chain.
   const stagingParent = req.mode === 'target-dir' ? path.dirname(destination) : s.tempDir;

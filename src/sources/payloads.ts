@@ -5,6 +5,7 @@
  */
 import type { SourcePayload } from '../domain/manifest.js';
 import { parseDirectoryPayload } from './directory/entries.js';
+import { parseLogicalPayload } from './logical/payload.js';
 import { parsePhysicalPayload } from './physical/payload.js';
 
 export type PayloadParser = (raw: unknown, where: string) => SourcePayload;
@@ -12,4 +13,5 @@ export type PayloadParser = (raw: unknown, where: string) => SourcePayload;
 export const BUILTIN_PAYLOADS: Readonly<Record<string, PayloadParser>> = {
   physical: parsePhysicalPayload,
   directory: parseDirectoryPayload,
+  logical: parseLogicalPayload,
 };

@@ -23,6 +23,8 @@ export interface LayoutPrefixes {
   incrementalPrefix: string;
   /** DIRECTORY_BACKUP_PREFIX (absent: no directory backups in this layout) */
   directoryPrefix?: string;
+  /** LOGICAL_BACKUP_PREFIX (absent: no logical backups in this layout) */
+  logicalPrefix?: string;
 }
 
 /** The layout of backupmate's own sources. */
@@ -31,6 +33,7 @@ export function standardLayout(p: LayoutPrefixes): LayoutEntry[] {
     { source: 'physical', kind: 'full', prefix: p.fullPrefix },
     { source: 'physical', kind: 'incremental', prefix: p.incrementalPrefix },
     ...(p.directoryPrefix ? [{ source: 'directory', kind: '*', prefix: p.directoryPrefix }] : []),
+    ...(p.logicalPrefix ? [{ source: 'logical', kind: '*', prefix: p.logicalPrefix }] : []),
   ];
 }
 

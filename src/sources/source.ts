@@ -32,7 +32,7 @@ import type { Logger } from '../log/logger.js';
 export type SourceManifest<P extends SourcePayload> = ManifestEnvelope<P>;
 
 /** Where a restore puts the result. A source lists the modes it supports. */
-export type RestoreMode = 'target-dir' | 'copy-back' | 'move-back';
+export type RestoreMode = 'target-dir' | 'copy-back' | 'move-back' | 'into-server';
 
 /** What every source call gets from the job. */
 export interface SourceContext {

@@ -578,6 +578,7 @@ describe('secrets', () => {
       'DB_PASSWORD',
       'GCS_HMAC_SECRET',
       'MANIFEST_HMAC_KEY',
+      'RESTORE_DB_PASSWORD',
       'SLACK_WEBHOOK_URL',
       'SMTP_URL',
     ]);

@@ -18,11 +18,13 @@ import { readCatalog } from '../../storage/catalog.js';
 import type { DaemonContext } from '../context.js';
 import type { Handler } from '../control.js';
 import type { RestoreParams, RestoreResultView } from '../protocol.js';
+import { restoreIntoServerJob } from './restore-into-server.js';
 
 export const restore =
   (d: DaemonContext): Handler =>
   async (params, conn) => {
     const p = params as unknown as RestoreParams;
+    if (p.mode === 'into-server') return restoreIntoServerJob(d, p, conn);
     if (!['target-dir', 'copy-back', 'move-back'].includes(p.mode)) {
       throw new BackupmateError('USAGE', `restore: mode must be target-dir, copy-back or move-back, got "${String(p.mode)}"`);
     }
@@ -67,7 +69,7 @@ export const restore =
             {
               id: pitr ? pitr.plan.backup.id : (p.id ?? 'latest'),
               time: pitr ? undefined : time,
-              mode: p.mode,
+              mode: p.mode as Exclude<RestoreParams['mode'], 'into-server'>,
               // latest/--time pick database backups (as the CLI without --directories); a named id any source's.
               source: pitr || p.id === undefined || p.id.trim() === 'latest' ? 'physical' : undefined,
               ...(pitr

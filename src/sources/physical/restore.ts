@@ -142,6 +142,8 @@ export async function putBackPhysical(
   if (mode === 'target-dir') {
     if ((await isEmptyDir(destination)) === true) await fs.rmdir(destination);
     await fs.rename(resultDir, destination);
+  } else if (mode === 'into-server') {
+    throw new BackupmateError('USAGE', 'restore --into-server: only logical backups (backup --logical) load into a running server so far');
   } else {
     await refuseIfRunning(s, destination, log);
     movedAside = await moveDatadirAside(destination, backupIdFor(new Date()));

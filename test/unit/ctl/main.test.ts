@@ -376,7 +376,7 @@ describe('restore and its confirmation', () => {
   });
 
   test.each([
-    [['restore', 'latest'], 'expected exactly one of --target-dir DIR, --copy-back, --move-back, got none'],
+    [['restore', 'latest'], 'expected exactly one of --target-dir DIR, --copy-back, --move-back, --into-server, got none'],
     [['restore', 'latest', '--copy-back', '--move-back'], 'got --copy-back and --move-back'],
     [['restore', '--copy-back'], 'got neither'],
     [['restore', 'latest', '--time', 'yesterday', '--copy-back'], 'got both ("latest" and --time "yesterday")'],

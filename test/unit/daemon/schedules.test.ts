@@ -11,16 +11,18 @@ describe('SCHEDULES', () => {
       ['full', 'FULL_BACKUP_SCHEDULE'],
       ['incremental', 'INCREMENTAL_BACKUP_SCHEDULE'],
       ['directories', 'DIRECTORY_BACKUP_SCHEDULE'],
+      ['logical', 'LOGICAL_BACKUP_SCHEDULE'],
       ['drill', 'DRILL_SCHEDULE'],
     ]);
   });
 
   test("scheduleValues reads each entry's key from the configuration", () => {
-    const c = { FULL_BACKUP_SCHEDULE: 'weekly', INCREMENTAL_BACKUP_SCHEDULE: 'off', DIRECTORY_BACKUP_SCHEDULE: 'daily', DRILL_SCHEDULE: 'weekly' } as unknown as Config;
+    const c = { FULL_BACKUP_SCHEDULE: 'weekly', INCREMENTAL_BACKUP_SCHEDULE: 'off', DIRECTORY_BACKUP_SCHEDULE: 'daily', LOGICAL_BACKUP_SCHEDULE: 'off', DRILL_SCHEDULE: 'weekly' } as unknown as Config;
     expect(scheduleValues(c)).toEqual([
       { name: 'full', schedule: 'weekly' },
       { name: 'incremental', schedule: 'off' },
       { name: 'directories', schedule: 'daily' },
+      { name: 'logical', schedule: 'off' },
       { name: 'drill', schedule: 'weekly' },
     ]);
   });

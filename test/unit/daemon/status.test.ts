@@ -34,7 +34,7 @@ const running: JobView = {
 
 describe('statusLine', () => {
   test('idle: the next tick of each schedule, off when there is none', () => {
-    expect(statusLine(context())).toBe('idle; next full 2026-11-22 04:00Z, next incremental off, next directories off, next drill off');
+    expect(statusLine(context())).toBe('idle; next full 2026-11-22 04:00Z, next incremental off, next directories off, next logical off, next drill off');
   });
 
   test('a running backup with its percentage and bytes; planning before it has an id', () => {
