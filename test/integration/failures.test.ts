@@ -282,7 +282,7 @@ describe('restore refuses damaged backups and unsafe targets before touching any
   test('usage errors: exit 64 with one line', async () => {
     const r = await backupmate(work, ['restore', id]);
     expect(r.exitCode).toBe(64);
-    expect(r.stderr.trim()).toBe('backupmate: restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, got none');
+    expect(r.stderr.trim()).toBe('backupmate: restore: expected exactly one of --target-dir DIR, --copy-back, --move-back, --into-server, got none');
   });
 
   test('config check redacts the password and names where values came from', async () => {
