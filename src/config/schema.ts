@@ -19,7 +19,7 @@ import convict from 'convict';
 import { Cron } from 'croner';
 import { CRON_OPTIONS, SCHEDULE_PRESETS } from '../domain/schedule.js';
 import { resolveRecipients } from '../domain/age.js';
-import { connectionStringProblem } from '../storage/drivers/azure-auth.js';
+import { connectionStringProblem, resolveAzureAuth } from '../storage/drivers/azure-auth.js';
 import { AZURE_LIMITS, S3_LIMITS } from '../storage/drivers/limits.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +121,16 @@ export interface ConfigValues {
   COPY_S3_STORAGE_CLASS: S3StorageClass;
   COPY_S3_OBJECT_LOCK_MODE: S3ObjectLockMode;
   COPY_S3_OBJECT_LOCK_DAYS: number;
+  COPY_AZURE_CONTAINER: string;
+  COPY_AZURE_STORAGE_ACCOUNT: string;
+  COPY_AZURE_STORAGE_KEY: string;
+  COPY_AZURE_STORAGE_SAS_TOKEN: string;
+  COPY_AZURE_STORAGE_CONNECTION_STRING: string;
+  COPY_AZURE_BLOB_ENDPOINT: string;
+  COPY_GCS_BUCKET_NAME: string;
+  COPY_GCS_HMAC_ACCESS_ID: string;
+  COPY_GCS_HMAC_SECRET: string;
+  COPY_GCS_ENDPOINT: string;
   STORE_LOCK_LEASE_SECONDS: number;
   S3_OBJECT_LOCK_MODE: S3ObjectLockMode;
   S3_OBJECT_LOCK_DAYS: number;
@@ -591,7 +601,7 @@ const FORMATS: Record<FormatName, convict.Format> = {
       if (x === '') return;
       const url = parseUrl(x);
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) reject("must be empty (the service's default endpoint) or an http:// or https:// URL");
-      if (url.username || url.password || url.search) reject('must not contain credentials or a query (a SAS token goes in AZURE_STORAGE_SAS_TOKEN)');
+      if (url.username || url.password || url.search) reject('must not contain credentials or a query (a SAS token goes in AZURE_STORAGE_SAS_TOKEN or COPY_AZURE_STORAGE_SAS_TOKEN)');
     },
   },
   'bm-schedule': {
@@ -916,7 +926,7 @@ export const SCHEMA: Schema = {
     default: '',
     env: 'COPY_STORAGE',
     section: 'Second store',
-    doc: 'A second store every backup is also copied to (sha256-checked, manifest last): file or s3, with the COPY_ keys below; empty = no copy. A copy that is down fails no backup: it is reported and caught up later.',
+    doc: 'A second store every backup is also copied to (sha256-checked, manifest last): s3, file, azure or gcs, with the COPY_ keys below; empty = no copy. A copy that is down fails no backup: it is reported and caught up later.',
     example: 's3',
   },
   COPY_STORAGE_PATH: {
@@ -1027,6 +1037,90 @@ export const SCHEMA: Schema = {
     section: 'Second store',
     doc: 'S3_OBJECT_LOCK_DAYS of the copy.',
     example: '30',
+  },
+  COPY_AZURE_CONTAINER: {
+    format: 'bm-azure-container',
+    default: '',
+    env: 'COPY_AZURE_CONTAINER',
+    section: 'Second store',
+    doc: 'AZURE_CONTAINER of the copy (it must exist); required when COPY_STORAGE=azure. Transfers use AZURE_BLOCK_SIZE, AZURE_CONCURRENCY and AZURE_REQUEST_TIMEOUT_MS.',
+    example: 'db-backups-copy',
+  },
+  COPY_AZURE_STORAGE_ACCOUNT: {
+    format: 'bm-azure-account',
+    default: '',
+    env: 'COPY_AZURE_STORAGE_ACCOUNT',
+    section: 'Second store',
+    doc: "AZURE_STORAGE_ACCOUNT of the copy; with COPY_AZURE_STORAGE_KEY, COPY_AZURE_STORAGE_SAS_TOKEN, or alone (the default credential chain, not the primary's keys).",
+    example: 'mycompanyoffsite',
+  },
+  COPY_AZURE_STORAGE_KEY: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_AZURE_STORAGE_KEY',
+    section: 'Second store',
+    sensitive: true,
+    doc: 'AZURE_STORAGE_KEY of the copy (shared key); needs COPY_AZURE_STORAGE_ACCOUNT.',
+    example: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
+  },
+  COPY_AZURE_STORAGE_SAS_TOKEN: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_AZURE_STORAGE_SAS_TOKEN',
+    section: 'Second store',
+    sensitive: true,
+    doc: "AZURE_STORAGE_SAS_TOKEN of the copy (read, add, create, write, delete and list on the copy's container); needs COPY_AZURE_STORAGE_ACCOUNT or COPY_AZURE_BLOB_ENDPOINT.",
+    example: 'sv=2024-08-04&ss=b&srt=co&sp=racwdl&se=2027-12-31T00:00:00Z&sig=EXAMPLE',
+  },
+  COPY_AZURE_STORAGE_CONNECTION_STRING: {
+    format: 'bm-azure-connection-string',
+    default: '',
+    env: 'COPY_AZURE_STORAGE_CONNECTION_STRING',
+    section: 'Second store',
+    sensitive: true,
+    doc: 'AZURE_STORAGE_CONNECTION_STRING of the copy; use it alone, without the other COPY_AZURE_STORAGE_* keys and COPY_AZURE_BLOB_ENDPOINT.',
+    example: 'DefaultEndpointsProtocol=https;AccountName=mycompanyoffsite;AccountKey=EXAMPLEKEY==;EndpointSuffix=core.windows.net',
+  },
+  COPY_AZURE_BLOB_ENDPOINT: {
+    format: 'bm-service-url',
+    default: '',
+    env: 'COPY_AZURE_BLOB_ENDPOINT',
+    section: 'Second store',
+    doc: 'AZURE_BLOB_ENDPOINT of the copy; empty = https://COPY_AZURE_STORAGE_ACCOUNT.blob.core.windows.net.',
+    example: 'http://127.0.0.1:10000/devstoreaccount1',
+  },
+  COPY_GCS_BUCKET_NAME: {
+    format: 'bm-bucket',
+    default: '',
+    env: 'COPY_GCS_BUCKET_NAME',
+    section: 'Second store',
+    doc: 'GCS_BUCKET_NAME of the copy; required when COPY_STORAGE=gcs. Transfers use S3_PART_SIZE, S3_QUEUE_SIZE and S3_REQUEST_TIMEOUT_MS.',
+    example: 'my-db-backups-copy',
+  },
+  COPY_GCS_HMAC_ACCESS_ID: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_GCS_HMAC_ACCESS_ID',
+    section: 'Second store',
+    doc: "GCS_HMAC_ACCESS_ID of the copy (an HMAC key with roles/storage.objectAdmin on the copy's bucket); required when COPY_STORAGE=gcs.",
+    example: 'GOOG1EEXAMPLECOPYACCESSID',
+  },
+  COPY_GCS_HMAC_SECRET: {
+    format: 'bm-text',
+    default: '',
+    env: 'COPY_GCS_HMAC_SECRET',
+    section: 'Second store',
+    sensitive: true,
+    doc: 'Secret of that HMAC key; required when COPY_STORAGE=gcs.',
+    example: 'bGoa+V7g/yqDXvKRqq+JTFn4uQZbPiQJo4pf9RzJ',
+  },
+  COPY_GCS_ENDPOINT: {
+    format: 'bm-service-url',
+    default: 'https://storage.googleapis.com',
+    env: 'COPY_GCS_ENDPOINT',
+    section: 'Second store',
+    doc: "GCS_ENDPOINT of the copy (change it only for a Private Service Connect endpoint or a test server).",
+    example: 'https://storage-mybackups.p.googleapis.com',
   },
 
   // Store lock
@@ -1715,6 +1809,11 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
   );
   for (const p of azureProblems(v, isValid)) problems.push(p);
   for (const p of gcsProblems(v, isValid)) problems.push(p);
+  // The second store on Azure or GCS: the same rules under COPY_, and not in the primary's place.
+  for (const p of azureProblems(v, isValid, COPY_KEYS)) problems.push(p);
+  for (const p of gcsProblems(v, isValid, COPY_KEYS)) problems.push(p);
+  const samePlace = copySamePlaceProblem(v, isValid);
+  if (samePlace) problems.push(samePlace);
   when(['STORAGE', 'STORAGE_PATH'], () =>
     v.STORAGE === 'file' && v.STORAGE_PATH === ''
       ? { key: 'STORAGE_PATH', reason: 'must be set when STORAGE=file', related: ['STORAGE'] }
@@ -1885,8 +1984,9 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
       : undefined,
   );
   when(['COPY_STORAGE', 'VOLUME_SIZE', 'S3_PART_SIZE'], () =>
-    v.COPY_STORAGE === 's3' && (v.VOLUME_SIZE < v.S3_PART_SIZE || v.VOLUME_SIZE > v.S3_PART_SIZE * S3_LIMITS.maxParts)
-      ? { key: 'VOLUME_SIZE', reason: `must lie between S3_PART_SIZE and ${S3_LIMITS.maxParts} x S3_PART_SIZE when COPY_STORAGE=s3`, related: ['COPY_STORAGE', 'S3_PART_SIZE'] }
+    // GCS goes through the S3 driver (same parts, same limits).
+    (v.COPY_STORAGE === 's3' || v.COPY_STORAGE === 'gcs') && (v.VOLUME_SIZE < v.S3_PART_SIZE || v.VOLUME_SIZE > v.S3_PART_SIZE * S3_LIMITS.maxParts)
+      ? { key: 'VOLUME_SIZE', reason: `must lie between S3_PART_SIZE and ${S3_LIMITS.maxParts} x S3_PART_SIZE when COPY_STORAGE=${v.COPY_STORAGE}`, related: ['COPY_STORAGE', 'S3_PART_SIZE'] }
       : undefined,
   );
 
@@ -1915,29 +2015,54 @@ export function crossKeyProblems(v: Readonly<ConfigValues>, isValid: (key: Confi
   return problems;
 }
 
-/** STORAGE=azure: a container, and exactly one way to the account and its credential (see storage/drivers/azure-auth.ts). */
-function azureProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean): CrossKeyProblem[] {
-  const keys: readonly ConfigKey[] = ['STORAGE', 'AZURE_CONTAINER', 'AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_BLOB_ENDPOINT', 'AZURE_BLOCK_SIZE', 'VOLUME_SIZE'];
-  if (!keys.every(isValid) || v.STORAGE !== 'azure') return [];
+/**
+ * The names of one store's keys: the primary's (STORAGE, AZURE_*, GCS_*) or the second store's
+ * (COPY_STORAGE, COPY_AZURE_*, COPY_GCS_*), so one set of rules checks both with messages that name
+ * the keys the user set. Shared tuning keys (AZURE_BLOCK_SIZE, VOLUME_SIZE) have no COPY_ twin.
+ */
+type StoreKeyName =
+  | 'AZURE_CONTAINER'
+  | 'AZURE_STORAGE_ACCOUNT'
+  | 'AZURE_STORAGE_KEY'
+  | 'AZURE_STORAGE_SAS_TOKEN'
+  | 'AZURE_STORAGE_CONNECTION_STRING'
+  | 'AZURE_BLOB_ENDPOINT'
+  | 'GCS_BUCKET_NAME'
+  | 'GCS_HMAC_ACCESS_ID'
+  | 'GCS_HMAC_SECRET';
+interface StoreKeys {
+  storage: 'STORAGE' | 'COPY_STORAGE';
+  name: (k: StoreKeyName) => ConfigKey;
+}
+const PRIMARY_KEYS: StoreKeys = { storage: 'STORAGE', name: (k) => k };
+const COPY_KEYS: StoreKeys = { storage: 'COPY_STORAGE', name: (k) => `COPY_${k}` as ConfigKey };
+
+/** STORAGE=azure (or COPY_STORAGE=azure): a container, and exactly one way to the account and its credential (see storage/drivers/azure-auth.ts). */
+function azureProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean, s: StoreKeys = PRIMARY_KEYS): CrossKeyProblem[] {
+  const n = s.name;
+  const str = (k: StoreKeyName): string => v[n(k)] as string;
+  const keys: readonly ConfigKey[] = [s.storage, ...(['AZURE_CONTAINER', 'AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_BLOB_ENDPOINT'] as const).map(n), 'AZURE_BLOCK_SIZE', 'VOLUME_SIZE'];
+  if (!keys.every(isValid) || v[s.storage] !== 'azure') return [];
+  const when = `when ${s.storage}=azure`;
   const out: CrossKeyProblem[] = [];
-  if (v.AZURE_CONTAINER === '') out.push({ key: 'AZURE_CONTAINER', reason: 'must be set when STORAGE=azure', related: ['STORAGE'] });
-  if (v.AZURE_STORAGE_CONNECTION_STRING !== '') {
+  if (str('AZURE_CONTAINER') === '') out.push({ key: n('AZURE_CONTAINER'), reason: `must be set ${when}`, related: [s.storage] });
+  if (str('AZURE_STORAGE_CONNECTION_STRING') !== '') {
     for (const other of ['AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_BLOB_ENDPOINT'] as const) {
-      if (v[other] !== '') {
-        out.push({ key: other, reason: 'must be empty when AZURE_STORAGE_CONNECTION_STRING is set (the connection string names the account, endpoint and credential)', related: ['AZURE_STORAGE_CONNECTION_STRING'] });
+      if (str(other) !== '') {
+        out.push({ key: n(other), reason: `must be empty when ${n('AZURE_STORAGE_CONNECTION_STRING')} is set (the connection string names the account, endpoint and credential)`, related: [n('AZURE_STORAGE_CONNECTION_STRING')] });
       }
     }
   } else {
-    if (v.AZURE_STORAGE_KEY !== '' && v.AZURE_STORAGE_SAS_TOKEN !== '') {
-      out.push({ key: 'AZURE_STORAGE_SAS_TOKEN', reason: 'must be empty when AZURE_STORAGE_KEY is set (use one credential)', related: ['AZURE_STORAGE_KEY'] });
+    if (str('AZURE_STORAGE_KEY') !== '' && str('AZURE_STORAGE_SAS_TOKEN') !== '') {
+      out.push({ key: n('AZURE_STORAGE_SAS_TOKEN'), reason: `must be empty when ${n('AZURE_STORAGE_KEY')} is set (use one credential)`, related: [n('AZURE_STORAGE_KEY')] });
     }
-    if (v.AZURE_STORAGE_KEY !== '' && v.AZURE_STORAGE_ACCOUNT === '') {
-      out.push({ key: 'AZURE_STORAGE_ACCOUNT', reason: 'must be set when AZURE_STORAGE_KEY is set (a shared key signs for one account)', related: ['AZURE_STORAGE_KEY'] });
-    } else if (v.AZURE_STORAGE_ACCOUNT === '' && v.AZURE_BLOB_ENDPOINT === '') {
+    if (str('AZURE_STORAGE_KEY') !== '' && str('AZURE_STORAGE_ACCOUNT') === '') {
+      out.push({ key: n('AZURE_STORAGE_ACCOUNT'), reason: `must be set when ${n('AZURE_STORAGE_KEY')} is set (a shared key signs for one account)`, related: [n('AZURE_STORAGE_KEY')] });
+    } else if (str('AZURE_STORAGE_ACCOUNT') === '' && str('AZURE_BLOB_ENDPOINT') === '') {
       out.push({
-        key: 'AZURE_STORAGE_ACCOUNT',
-        reason: 'must be set when STORAGE=azure (or set AZURE_BLOB_ENDPOINT, or AZURE_STORAGE_CONNECTION_STRING instead)',
-        related: ['STORAGE', 'AZURE_BLOB_ENDPOINT', 'AZURE_STORAGE_CONNECTION_STRING'],
+        key: n('AZURE_STORAGE_ACCOUNT'),
+        reason: `must be set ${when} (or set ${n('AZURE_BLOB_ENDPOINT')}, or ${n('AZURE_STORAGE_CONNECTION_STRING')} instead)`,
+        related: [s.storage, n('AZURE_BLOB_ENDPOINT'), n('AZURE_STORAGE_CONNECTION_STRING')],
       });
     }
   }
@@ -1945,22 +2070,61 @@ function azureProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => b
   if (v.VOLUME_SIZE > limit) {
     out.push({
       key: 'VOLUME_SIZE',
-      reason: `must be at most ${AZURE_LIMITS.maxParts} x AZURE_BLOCK_SIZE = ${formatByteSize(limit)} when STORAGE=azure (a blob has at most ${AZURE_LIMITS.maxParts} blocks)`,
-      related: ['AZURE_BLOCK_SIZE'],
+      reason: `must be at most ${AZURE_LIMITS.maxParts} x AZURE_BLOCK_SIZE = ${formatByteSize(limit)} ${when} (a blob has at most ${AZURE_LIMITS.maxParts} blocks)`,
+      related: s.storage === 'STORAGE' ? ['AZURE_BLOCK_SIZE'] : ['COPY_STORAGE', 'AZURE_BLOCK_SIZE'],
     });
   }
   return out;
 }
 
-/** STORAGE=gcs: a bucket and an HMAC key (the XML API signs with it; there is no credential chain there). */
-function gcsProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean): CrossKeyProblem[] {
-  const keys: readonly ConfigKey[] = ['STORAGE', 'GCS_BUCKET_NAME', 'GCS_HMAC_ACCESS_ID', 'GCS_HMAC_SECRET'];
-  if (!keys.every(isValid) || v.STORAGE !== 'gcs') return [];
+/** STORAGE=gcs (or COPY_STORAGE=gcs): a bucket and an HMAC key (the XML API signs with it; there is no credential chain there). */
+function gcsProblems(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean, s: StoreKeys = PRIMARY_KEYS): CrossKeyProblem[] {
+  const n = s.name;
+  const keys: readonly ConfigKey[] = [s.storage, n('GCS_BUCKET_NAME'), n('GCS_HMAC_ACCESS_ID'), n('GCS_HMAC_SECRET')];
+  if (!keys.every(isValid) || v[s.storage] !== 'gcs') return [];
+  const when = `when ${s.storage}=gcs`;
   const out: CrossKeyProblem[] = [];
-  if (v.GCS_BUCKET_NAME === '') out.push({ key: 'GCS_BUCKET_NAME', reason: 'must be set when STORAGE=gcs', related: ['STORAGE'] });
-  if (v.GCS_HMAC_ACCESS_ID === '') out.push({ key: 'GCS_HMAC_ACCESS_ID', reason: 'must be set when STORAGE=gcs (an HMAC key of a service account)', related: ['STORAGE'] });
-  if (v.GCS_HMAC_SECRET === '') out.push({ key: 'GCS_HMAC_SECRET', reason: 'must be set when STORAGE=gcs (the secret of the HMAC key)', related: ['STORAGE', 'GCS_HMAC_ACCESS_ID'] });
+  if (v[n('GCS_BUCKET_NAME')] === '') out.push({ key: n('GCS_BUCKET_NAME'), reason: `must be set ${when}`, related: [s.storage] });
+  if (v[n('GCS_HMAC_ACCESS_ID')] === '') out.push({ key: n('GCS_HMAC_ACCESS_ID'), reason: `must be set ${when} (an HMAC key of a service account)`, related: [s.storage] });
+  if (v[n('GCS_HMAC_SECRET')] === '') out.push({ key: n('GCS_HMAC_SECRET'), reason: `must be set ${when} (the secret of the HMAC key)`, related: [s.storage, n('GCS_HMAC_ACCESS_ID')] });
   return out;
+}
+
+/**
+ * COPY_STORAGE equal to STORAGE on azure or gcs: the copy must live somewhere else (another
+ * container or account/endpoint; another bucket or endpoint). The file and s3 cases are in
+ * crossKeyProblems. Credentials do not count: the same container reached with another key is the
+ * same place.
+ */
+function copySamePlaceProblem(v: Readonly<ConfigValues>, isValid: (key: ConfigKey) => boolean): CrossKeyProblem | undefined {
+  if (v.COPY_STORAGE !== v.STORAGE) return undefined;
+  if (v.STORAGE === 'azure') {
+    const keys = ['AZURE_CONTAINER', 'AZURE_STORAGE_ACCOUNT', 'AZURE_BLOB_ENDPOINT', 'AZURE_STORAGE_CONNECTION_STRING'] as const;
+    if (![...keys, ...keys.map((k) => COPY_KEYS.name(k))].every(isValid)) return undefined;
+    if (v.COPY_AZURE_CONTAINER === '' || v.COPY_AZURE_CONTAINER !== v.AZURE_CONTAINER) return undefined;
+    // Where each one's credential leads (the driver's own resolution), lower-cased.
+    const place = (account: string, endpoint: string, connectionString: string): string =>
+      resolveAzureAuth({ account, endpoint, connectionString, key: '', sas: '' }).endpoint.toLowerCase();
+    const primary = place(v.AZURE_STORAGE_ACCOUNT, v.AZURE_BLOB_ENDPOINT, v.AZURE_STORAGE_CONNECTION_STRING);
+    const copy = place(v.COPY_AZURE_STORAGE_ACCOUNT, v.COPY_AZURE_BLOB_ENDPOINT, v.COPY_AZURE_STORAGE_CONNECTION_STRING);
+    if (primary !== copy) return undefined;
+    return {
+      key: 'COPY_AZURE_CONTAINER',
+      reason: 'must name another container (or COPY_AZURE_STORAGE_ACCOUNT / COPY_AZURE_BLOB_ENDPOINT another account) than AZURE_CONTAINER: a copy in the same place is no copy',
+      related: ['AZURE_CONTAINER', 'AZURE_STORAGE_ACCOUNT', 'AZURE_BLOB_ENDPOINT'],
+    };
+  }
+  if (v.STORAGE === 'gcs') {
+    if (!(['GCS_BUCKET_NAME', 'GCS_ENDPOINT', 'COPY_GCS_BUCKET_NAME', 'COPY_GCS_ENDPOINT'] as const).every(isValid)) return undefined;
+    const endpoint = (e: string): string => e.replace(/\/+$/, '').toLowerCase();
+    if (v.COPY_GCS_BUCKET_NAME === '' || v.COPY_GCS_BUCKET_NAME !== v.GCS_BUCKET_NAME || endpoint(v.COPY_GCS_ENDPOINT) !== endpoint(v.GCS_ENDPOINT)) return undefined;
+    return {
+      key: 'COPY_GCS_BUCKET_NAME',
+      reason: 'must name another bucket (or COPY_GCS_ENDPOINT another service) than GCS_BUCKET_NAME: a copy in the same place is no copy',
+      related: ['GCS_BUCKET_NAME', 'GCS_ENDPOINT'],
+    };
+  }
+  return undefined;
 }
 
 /**
@@ -1982,6 +2146,11 @@ export function valueWarnings(v: Readonly<ConfigValues>): string[] {
   if (v.STORAGE === 'gcs') {
     for (const key of ['S3_SSE', 'S3_STORAGE_CLASS'] as const) {
       if (v[key] !== '') warnings.push(`${key}=${v[key]} is ignored with STORAGE=gcs (Cloud Storage encrypts every object and uses the bucket's default storage class)`);
+    }
+  }
+  if (v.COPY_STORAGE === 'gcs') {
+    for (const key of ['COPY_S3_SSE', 'COPY_S3_STORAGE_CLASS'] as const) {
+      if (v[key] !== '') warnings.push(`${key}=${v[key]} is ignored with COPY_STORAGE=gcs (Cloud Storage encrypts every object and uses the bucket's default storage class)`);
     }
   }
   return warnings;

@@ -1,9 +1,9 @@
 /**
- * Which store a command works on: the primary (STORAGE, STORAGE_PATH, S3_*, AWS_*) or the second
- * store (the same keys under COPY_). Pure: the copy is the configuration with the primary's store
- * keys replaced by the COPY_ ones, so every driver, every command and the store lock work on it
- * unchanged (`--store copy` of list/restore/verify/prune; the copy step after each backup).
- * A driver that gains keys (Azure, GCS) adds its pairs to COPY_KEY_PAIRS.
+ * Which store a command works on: the primary (STORAGE, STORAGE_PATH, S3_*, AWS_*, AZURE_*,
+ * GCS_*) or the second store (the same keys under COPY_). Pure: the copy is the configuration with
+ * the primary's store keys replaced by the COPY_ ones, so every driver, every command and the
+ * store lock work on it unchanged (`--store copy` of list/restore/verify/prune; the copy step after each backup).
+ * A driver that gains keys adds its pairs to COPY_KEY_PAIRS (and COPY_ keys to the schema).
  */
 import type { Config } from '../config/load.js';
 import type { ConfigKey, StorageKind } from '../config/schema.js';
@@ -11,7 +11,12 @@ import { BackupmateError } from '../domain/errors.js';
 
 export type StoreName = 'primary' | 'copy';
 
-/** [primary key, copy key]: the copy's value replaces the primary's. */
+/**
+ * [primary key, copy key]: the copy's value replaces the primary's, always (an empty COPY_ key
+ * means the driver's default, e.g. the default credential chain, never the primary's value).
+ * Every COPY_ key but COPY_STORAGE and COPY_AWS_REGION is here (a unit test checks it); transfer
+ * tuning (S3_PART_SIZE, AZURE_BLOCK_SIZE, ...) and the prefixes are shared.
+ */
 export const COPY_KEY_PAIRS: readonly (readonly [ConfigKey, ConfigKey])[] = [
   ['STORAGE_PATH', 'COPY_STORAGE_PATH'],
   ['S3_BUCKET_NAME', 'COPY_S3_BUCKET_NAME'],
@@ -25,6 +30,16 @@ export const COPY_KEY_PAIRS: readonly (readonly [ConfigKey, ConfigKey])[] = [
   ['S3_STORAGE_CLASS', 'COPY_S3_STORAGE_CLASS'],
   ['S3_OBJECT_LOCK_MODE', 'COPY_S3_OBJECT_LOCK_MODE'],
   ['S3_OBJECT_LOCK_DAYS', 'COPY_S3_OBJECT_LOCK_DAYS'],
+  ['AZURE_CONTAINER', 'COPY_AZURE_CONTAINER'],
+  ['AZURE_STORAGE_ACCOUNT', 'COPY_AZURE_STORAGE_ACCOUNT'],
+  ['AZURE_STORAGE_KEY', 'COPY_AZURE_STORAGE_KEY'],
+  ['AZURE_STORAGE_SAS_TOKEN', 'COPY_AZURE_STORAGE_SAS_TOKEN'],
+  ['AZURE_STORAGE_CONNECTION_STRING', 'COPY_AZURE_STORAGE_CONNECTION_STRING'],
+  ['AZURE_BLOB_ENDPOINT', 'COPY_AZURE_BLOB_ENDPOINT'],
+  ['GCS_BUCKET_NAME', 'COPY_GCS_BUCKET_NAME'],
+  ['GCS_HMAC_ACCESS_ID', 'COPY_GCS_HMAC_ACCESS_ID'],
+  ['GCS_HMAC_SECRET', 'COPY_GCS_HMAC_SECRET'],
+  ['GCS_ENDPOINT', 'COPY_GCS_ENDPOINT'],
 ];
 
 /** The configuration as seen by the second store, or null when COPY_STORAGE is empty. */
