@@ -26,7 +26,7 @@ const HEADER = `\
 # Syntax: KEY=value, one per line; "#" starts a comment, also after an unquoted value, so quote
 # values that contain "#" or spaces. Single quotes keep a value literally: DB_PASSWORD='p#ss w0rd'
 # Sizes: a plain number is bytes; K/KiB, M/MiB, G/GiB, T/TiB are binary (16MiB = 16777216 bytes).
-# Booleans: true/false, 1/0 or yes/no, in any case.
+# Booleans: true/false, 1/0, yes/no or on/off, in any case.
 #
 # Every key below is commented out, so its default applies until you uncomment it.
 `;

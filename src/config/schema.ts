@@ -410,12 +410,12 @@ const FORMATS: Record<FormatName, convict.Format> = {
   'bm-bool': {
     coerce(v: string) {
       const t = v.trim().toLowerCase();
-      if (t === 'true' || t === '1' || t === 'yes') return true;
-      if (t === 'false' || t === '0' || t === 'no') return false;
+      if (t === 'true' || t === '1' || t === 'yes' || t === 'on') return true;
+      if (t === 'false' || t === '0' || t === 'no' || t === 'off') return false;
       return v;
     },
     validate(x: unknown) {
-      if (typeof x !== 'boolean') reject('must be true or false (1/0 and yes/no are accepted too, in any case)');
+      if (typeof x !== 'boolean') reject('must be true or false (1/0, yes/no and on/off are accepted too, in any case)');
     },
   },
   'bm-text': {

@@ -205,11 +205,14 @@ describe('coercion', () => {
     ['1', true],
     ['yes', true],
     ['Yes', true],
+    ['on', true],
+    ['ON', true],
     ['false', false],
     ['False', false],
     ['0', false],
     ['no', false],
     ['NO', false],
+    ['off', false],
   ])('S3_FORCE_PATH_STYLE=%s is %s', (text, value) => {
     expect(load({ env: { ...BASE, S3_FORCE_PATH_STYLE: text } }).S3_FORCE_PATH_STYLE).toBe(value);
   });
