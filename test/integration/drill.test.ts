@@ -247,6 +247,11 @@ describe('metrics from the daemon', () => {
       expect(value(afterDrill, 'backupmate_drill_time_to_ready_seconds')).toBeGreaterThan(0);
       const status = jsonResult((await ctl(daemon.socket, ['--json', 'status'])).stdout) as { lastDrill?: { status: string; timeToReadyMs: number } };
       expect(status.lastDrill).toMatchObject({ status: 'ok', timeToReadyMs: expect.any(Number) });
+      // backupmatectl list shows LAST_DRILL like backupmate list.
+      const listed = await ctl(daemon.socket, ['list']);
+      expect({ exit: listed.exitCode, stderr: listed.stderr }).toEqual({ exit: 0, stderr: '' });
+      expect(listed.stdout).toContain('LAST_DRILL');
+      expect(listed.stdout).toMatch(/ok, \S+ to ready/);
       await nothingLeft(daemon.dir);
 
       // The textfile follows the jobs (written after each one, atomically).
