@@ -11,6 +11,7 @@ import { secretValues } from '../config/redact.js';
 import { createLogger, type Logger, type LoggerOptions } from '../log/logger.js';
 import type { RestoreSettings } from '../restore/job.js';
 import type { DrillSettings } from '../drill/drill.js';
+import { DEFAULT_BINLOG_PREFIX } from '../restore/pitr.js';
 import { makeSources } from './sources.js';
 import type { PruneSettings } from '../retention/prune.js';
 import { createDriver } from '../storage/drivers/index.js';
@@ -139,7 +140,7 @@ export function restoreSettings(c: Config): RestoreSettings {
 
 /** A restore drill: the restore's settings plus the scratch server's options (DRILL_MARIADBD_OPTIONS). */
 export function drillSettings(c: Config): DrillSettings {
-  return { restore: restoreSettings(c), sources: makeSources(c), mariadbdOptions: c.DRILL_MARIADBD_OPTIONS.split(/\s+/).filter(Boolean) };
+  return { restore: restoreSettings(c), sources: makeSources(c), mariadbdOptions: c.DRILL_MARIADBD_OPTIONS.split(/\s+/).filter(Boolean), binlogPrefix: c.BINLOG_PREFIX || DEFAULT_BINLOG_PREFIX };
 }
 
 export function pruneSettings(c: Config): PruneSettings {

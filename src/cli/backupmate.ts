@@ -144,7 +144,9 @@ export function buildProgram(h: Handlers = commands): Command {
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
-      '\nMeasures the time to a ready server (download, prepare, start: the backup\'s honest RTO) and each step, and stores\n' +
+      '\nWith a binlog archive (BINLOG_PREFIX) that continues from the backup, replays it up to the backup\'s last archived\n' +
+        'moment before starting (step replay); otherwise the report says "no binlog replay (reason)".\n' +
+        'Measures the time to a ready server (download, prepare, replay, start: the backup\'s honest RTO) and each step, and stores\n' +
         'a small drill record next to the backup (list shows LAST_DRILL). Never touches MARIADB_DATADIR or the running server:\n' +
         'the scratch server has its own socket and no TCP port (DRILL_MARIADBD_OPTIONS adds options). The scratch is deleted\n' +
         'whatever happens. Exit status: 0 passed; 80 the server did not start or a table failed CHECK TABLE / is missing;\n' +

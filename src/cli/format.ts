@@ -95,12 +95,19 @@ export function renderDrill(r: DrillReport): string {
     .map((k) => `${k} ${fmtDuration(ms[k]!)}${k === 'restore' ? sub : ''}`)
     .join(', ');
   if (r.status === 'ok') {
-    lines.push(`drill of backup ${r.backupId} passed: restored server ready in ${fmtDuration(r.timeToReadyMs ?? 0)} (download, prepare, start)`);
+    lines.push(`drill of backup ${r.backupId} passed: restored server ready in ${fmtDuration(r.timeToReadyMs ?? 0)} (download, prepare, ${r.replay?.status === 'replayed' ? 'replay, ' : ''}start)`);
   } else {
     lines.push(`drill of backup ${r.backupId ?? '(none)'} FAILED at step ${r.failedStep}: ${r.error?.message}`);
   }
   if (r.chain.length) lines.push(`  chain:   ${r.chain.join(' -> ')}`);
   lines.push(`  steps:   ${steps}`);
+  if (r.replay?.status === 'replayed') {
+    const p = r.replay;
+    const last = p.lastReplayed ? `, last ${p.lastReplayed.gtid} committed ${p.lastReplayed.committedAt}` : '';
+    lines.push(`  replay:  ${p.transactions} transaction(s) from ${p.segments} archived segment(s) up to ${p.upTo} (that second left out): reached GTID ${p.reached || '(empty)'}${last}; ${fmtDuration(p.durationMs)}`);
+  } else if (r.replay) {
+    lines.push(`  replay:  no binlog replay (${r.replay.reason})`);
+  }
   const t = r.tables;
   const recorded = t.recorded === null ? 'no inventory recorded at backup time' : `${t.recorded} recorded at backup time`;
   lines.push(`  tables:  ${t.checked} checked OK, ${t.failed.length} failed, ${t.missing.length} missing, ${t.emptied.length} emptied (${recorded})`);

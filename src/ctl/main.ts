@@ -408,7 +408,7 @@ export function buildProgram(io: CtlIo): Command {
 
   program
     .command('drill')
-    .description('have the daemon drill a backup: restore it into LOCAL_TEMP_DIR, start a throwaway mariadbd, CHECK TABLE every table (a queued job, never during a backup)')
+    .description('have the daemon drill a backup: restore it into LOCAL_TEMP_DIR (replaying the binlog archive up to its last archived moment when there is one), start a throwaway mariadbd, CHECK TABLE every table (a queued job, never during a backup)')
     .argument('[id]', 'backup id, timestamp or prefix, or "latest" (default)')
     .addHelpText('after', '\nExit status: as backupmate drill: 0 passed; 80 server or tables failed; 65 corrupt volume; 71 prepare failed; 74 no room.')
     .action(async (id: string | undefined, _opts, cmd: Command) => {

@@ -9,6 +9,8 @@ import { formatWallClock } from '../domain/schedule.js';
 import { fmtBytes, fmtDuration } from '../domain/units.js';
 import type { Catalog } from '../storage/catalog.js';
 import { renderCatalog, renderTable } from '../cli/format.js';
+import { drillSummary } from '../drill/record.js';
+import type { DrillStep } from '../drill/drill.js';
 import type { JobView, RestoreResultView, StatusResult, StoredBackupView } from '../daemon/protocol.js';
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -305,6 +307,8 @@ export interface ListJson {
   backups: (Manifest & { status?: string })[];
   incomplete: { id: string; source?: { type?: string }; kind: BackupKind; status?: string; objects?: string[]; bytes?: number }[];
   unreadable: { id: string; source?: { type?: string }; kind: BackupKind; status?: string; error: string }[];
+  /** The newest drill record of each drilled backup (drill/record.ts). */
+  lastDrills?: Record<string, unknown>;
 }
 
 /**
@@ -329,7 +333,16 @@ export function renderList(x: unknown): string {
     incomplete: j.incomplete.map((d) => ({ ...dir(d.id, d.kind, false, d.source?.type), objects: [{ key: `${d.id}/`, size: d.bytes ?? 0 }] })),
     broken: j.unreadable.map((b) => ({ dir: dir(b.id, b.kind, true, b.source?.type), error: b.error })),
   };
-  return renderCatalog(catalog);
+  // LAST_DRILL as `backupmate list` shows it: lastDrills maps a backup id to its newest drill record.
+  const drills = new Map<string, string>();
+  if (isObject(x.lastDrills)) {
+    for (const [id, r] of Object.entries(x.lastDrills)) {
+      if (isObject(r) && (r.status === 'ok' || r.status === 'failed')) {
+        drills.set(id, drillSummary({ status: r.status, failedStep: typeof r.failedStep === 'string' ? (r.failedStep as DrillStep) : undefined, timeToReadyMs: typeof r.timeToReadyMs === 'number' ? r.timeToReadyMs : null }));
+      }
+    }
+  }
+  return renderCatalog(catalog, drills);
 }
 
 // --- restore, verify, anything else ------------------------------------------------------------

@@ -6,6 +6,11 @@
  *   preflight: resolve the backup and its chain, check LOCAL_TEMP_DIR has room for it unpacked;
  *   restore:   the physical restore in target-dir mode (restore/job.ts: download, sha256, prepare)
  *              into a scratch directory under LOCAL_TEMP_DIR;
+ *   replay:    with a binlog archive (BINLOG_PREFIX) that continues from the drilled backup, the
+ *              archived binlogs replayed onto the prepared chain up to its last archived moment
+ *              (drill/replay-plan.ts; the restore's own replayHook, restore/pitr.ts), before the
+ *              server starts: the RTO of "restore to the latest moment". Without one, or when the
+ *              archive cannot continue from that backup, no replay and the report says why;
  *   start:     a throwaway mariadbd on it (mariadb/scratch.ts: own socket, --skip-networking, no
  *              binlog, no replication, DRILL_MARIADBD_OPTIONS), until it answers: time to ready;
  *   check:     CHECK TABLE on every base table the restored server has;
@@ -38,9 +43,12 @@ import { isPhysical } from '../sources/physical/payload.js';
 import { layoutOf } from '../sources/registry.js';
 import { readCatalog } from '../storage/catalog.js';
 import type { Storage } from '../storage/storage.js';
+import { pitrArchiveOf, pitrBackupsOf, replayHook, type PointInTimeSetup } from '../restore/pitr.js';
+import { listArchive } from '../sources/binlog/reader.js';
 import { checkTables, compareInventory, listTables, type TableCheck } from './checks.js';
+import { planDrillReplay } from './replay-plan.js';
 
-export const DRILL_STEPS = ['preflight', 'restore', 'start', 'check', 'compare'] as const;
+export const DRILL_STEPS = ['preflight', 'restore', 'replay', 'start', 'check', 'compare'] as const;
 export type DrillStep = (typeof DRILL_STEPS)[number];
 
 export interface DrillSettings {
@@ -53,7 +61,26 @@ export interface DrillSettings {
   mariadbd?: string;
   /** How long the scratch server may take to answer. */
   readyTimeoutMs?: number;
+  /** BINLOG_PREFIX: where the binlog archive is looked for (absent: the drill never replays). */
+  binlogPrefix?: string;
 }
+
+/** The binlog replay of a drill: done (what was replayed, up to when) or skipped (why). */
+export type DrillReplay =
+  | {
+      status: 'replayed';
+      /** The moment asked (the end of the backup's restorable interval; that second itself left out, as restore --time). */
+      upTo: string;
+      segments: number;
+      transactions: number;
+      /** The GTID position reached. */
+      reached: string;
+      lastReplayed: { gtid: string; committedAt: string } | null;
+      firstLeftOut: { gtid: string; committedAt: string } | null;
+      /** Download of the segments + scan + replay. */
+      durationMs: number;
+    }
+  | { status: 'skipped'; reason: string };
 
 export interface DrillReport {
   format: 'backupmate-drill/1';
@@ -91,6 +118,8 @@ export interface DrillReport {
   databases: number;
   /** Exact rows in the restored server (COUNT(*) of every table). */
   rows: number;
+  /** The binlog replay (absent only when the drill failed before deciding). */
+  replay?: DrillReplay;
 }
 
 /** A failed drill: the report (status failed) and the cause's code as the exit status. */
@@ -164,6 +193,23 @@ export async function runDrill(storage: Storage, logger: Logger, s: DrillSetting
     if (free < needed) {
       throw new BackupmateError('LOCAL_IO', `not enough free space in LOCAL_TEMP_DIR ${tempDir} for the drill: the chain of ${chain.length} backup(s) needs ${fmtBytes(needed)} unpacked, ${fmtBytes(free)} is free`);
     }
+    // The replay decision, before anything is written: the drilled backup only, up to its last archived moment.
+    let pitr: PointInTimeSetup | null = null;
+    if (!s.binlogPrefix) {
+      report.replay = { status: 'skipped', reason: 'no BINLOG_PREFIX configured' };
+    } else {
+      const listing = await listArchive(storage, s.binlogPrefix, { signal: req.signal });
+      for (const p of listing.problems) log.warn('binlog archive problem', { kind: p.kind, stream: p.stream, seq: p.seq, problem: p.message });
+      const hasArchive = listing.segments.length > 0 || listing.gapRecords.length > 0;
+      const decision = planDrillReplay(pitrBackupsOf([manifest])[0]!, pitrArchiveOf(listing), hasArchive);
+      if (decision.replay) {
+        pitr = { plan: decision.plan, listing };
+        log.info(`drill: replaying the binlog archive up to ${decision.upTo}`, { event: 'drill.replay.plan', upTo: decision.upTo, segments: decision.plan.segments.length, reason: decision.plan.reason });
+      } else {
+        report.replay = { status: 'skipped', reason: decision.reason };
+        log.info(`drill: no binlog replay (${decision.reason})`, { event: 'drill.replay.plan', reason: decision.reason });
+      }
+    }
     // Short names: the scratch server's socket path must stay under 108 bytes.
     scratch = await fs.mkdtemp(path.join(tempDir, 'drill-'));
 
@@ -176,6 +222,32 @@ export async function runDrill(storage: Storage, logger: Logger, s: DrillSetting
       source: 'physical',
       signal: req.signal,
       onProgress: req.onProgress,
+      ...(pitr
+        ? {
+            beforePutBack: async (result, info) => {
+              const setup = pitr!;
+              begin('replay');
+              const tr = Date.now();
+              await replayHook(storage, setup, {
+                tempDir,
+                osUser: s.restore.osUser,
+                ageIdentityFile: s.restore.ageIdentityFile || undefined,
+                onReplayed: (x) => {
+                  report.replay = {
+                    status: 'replayed',
+                    upTo: 'time' in setup.plan.request ? setup.plan.request.time.toISOString() : '',
+                    segments: setup.plan.segments.length,
+                    transactions: x.transactions,
+                    reached: x.reached,
+                    lastReplayed: x.lastReplayed,
+                    firstLeftOut: x.firstLeftOut,
+                    durationMs: Date.now() - tr,
+                  };
+                },
+              })(result, info);
+            },
+          }
+        : {}),
     });
     report.downloadedBytes = restored.downloadedBytes;
     report.stepsMs.download = restored.timings.downloadMs;

@@ -21,6 +21,8 @@ import { ctl, jsonResult, startDaemon, type DaemonHandle } from '../helpers/daem
 import { startPrivateServer, stopAllServers, type PrivateServer } from '../helpers/mariadb.js';
 import { getFreePort } from '../helpers/ports.js';
 import { renderDrill } from '../../src/cli/format.js';
+import { FileStorage } from '../../src/storage/drivers/file.js';
+import { archiveBinlogFiles } from '../helpers/binlog-archive.js';
 
 const PASSWORD = 'dr1ll-pw';
 let source: PrivateServer;
@@ -39,6 +41,7 @@ interface Report {
   tables: { checked: number; failed: { table: string; message: string }[]; missing: string[]; emptied: string[]; recorded: number | null };
   rows: number;
   databases: number;
+  replay?: { status: string; reason?: string; transactions?: number; reached?: string; upTo?: string; segments?: number };
 }
 
 const dirOf = (backupId: string) => (backupId === id.inc ? 'backupmate/incremental/' : 'backupmate/full/') + backupId + '/';
@@ -106,6 +109,7 @@ describe('backupmate drill', () => {
     expect({ exitCode, stderr, error: report.error }).toEqual({ exitCode: 0, stderr: '', error: undefined });
     if (process.env.BACKUPMATE_SAMPLE_DIR) await fs.writeFile(path.join(process.env.BACKUPMATE_SAMPLE_DIR, 'drill.txt'), renderDrill(report as never));
     expect(report).toMatchObject({ status: 'ok', backupId: id.inc, chain: [id.full, id.inc] });
+    expect(report.replay).toEqual({ status: 'skipped', reason: 'the store holds no binlog archive' });
     expect(report.tables.failed).toEqual([]);
     expect(report.tables.missing).toEqual([]);
     expect(report.tables.recorded).toBe(m.source.inventory.tables.length);
@@ -243,6 +247,11 @@ describe('metrics from the daemon', () => {
       expect(value(afterDrill, 'backupmate_drill_time_to_ready_seconds')).toBeGreaterThan(0);
       const status = jsonResult((await ctl(daemon.socket, ['--json', 'status'])).stdout) as { lastDrill?: { status: string; timeToReadyMs: number } };
       expect(status.lastDrill).toMatchObject({ status: 'ok', timeToReadyMs: expect.any(Number) });
+      // backupmatectl list shows LAST_DRILL like backupmate list.
+      const listed = await ctl(daemon.socket, ['list']);
+      expect({ exit: listed.exitCode, stderr: listed.stderr }).toEqual({ exit: 0, stderr: '' });
+      expect(listed.stdout).toContain('LAST_DRILL');
+      expect(listed.stdout).toMatch(/ok, \S+ to ready/);
       await nothingLeft(daemon.dir);
 
       // The textfile follows the jobs (written after each one, atomically).
@@ -258,4 +267,25 @@ describe('metrics from the daemon', () => {
       await fs.rm(textfileDir, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe('drill with a binlog archive', () => {
+  test('replays the archive onto the drilled chain up to its last archived moment, as a timed replay step', async () => {
+    // Two transactions one second apart: a drill replays up to the last archived second, leaving that second out (restore --time's rule).
+    await source.sql('INSERT INTO app.later VALUES (3),(4)', 'mysql');
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+    await source.sql('INSERT INTO app.later VALUES (5); FLUSH BINARY LOGS', 'mysql');
+    const binlogDir = path.join(source.baseDir, 'binlog');
+    const names = (await fs.readdir(binlogDir)).filter((n) => /^mysql-bin\.\d+$/.test(n)).sort();
+    await archiveBinlogFiles(new FileStorage(storeDir), 'backupmate/binlog/', names.slice(0, -1).map((n) => path.join(binlogDir, n)));
+
+    const { exitCode, report, stderr } = await drill([id.inc]);
+    expect({ exitCode, stderr, error: report.error }).toEqual({ exitCode: 0, stderr: '', error: undefined });
+    expect(report.replay).toMatchObject({ status: 'replayed', reached: expect.stringMatching(/^0-1-\d+$/) });
+    expect(report.replay!.transactions).toBeGreaterThanOrEqual(1);
+    expect(report.stepsMs.replay).toBeGreaterThan(0);
+    expect(renderDrill(report as never)).toMatch(/replay: +\d+ transaction\(s\) from \d+ archived segment\(s\) up to /);
+    await nothingLeft();
+    expect((await fs.readdir(path.join(work, 'tmp'))).filter((n) => n.startsWith('bm-pitr-'))).toEqual([]);
+  }, 120_000);
 });

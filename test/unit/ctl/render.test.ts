@@ -370,6 +370,25 @@ test('renderList prints what backupmate list prints for the same store', () => {
   expect(thrown(() => renderList({ backups: 'x' })).code).toBe('PROTOCOL');
 });
 
+test('renderList shows LAST_DRILL like backupmate list when the daemon sends lastDrills', () => {
+  const full = manifest('20261121T040000Z', 'full', null, '20261121T040000Z');
+  const inc = manifest('20261121T120000Z', 'incremental', full.id, full.id);
+  const dir = (id: string, kind: string) => ({ id, source: 'physical', kind, dir: `${kind}/${id}/`, hasManifest: true, objects: [] });
+  const catalog: Catalog = { backups: [full, inc].map((m) => ({ dir: dir(m.id, m.kind), manifest: m })), incomplete: [], broken: [] };
+  const json = JSON.parse(
+    JSON.stringify({
+      backups: catalog.backups.map((b) => ({ ...b.manifest, status: 'ok' })),
+      incomplete: [],
+      unreadable: [],
+      lastDrills: { [full.id]: { status: 'ok', timeToReadyMs: 252_000 }, [inc.id]: { status: 'failed', failedStep: 'replay', timeToReadyMs: null } },
+    }),
+  ) as unknown;
+  const text = renderList(json);
+  expect(text).toBe(renderCatalog(catalog, new Map([[full.id, 'ok, 4m12s to ready'], [inc.id, 'FAILED at replay']])));
+  expect(text).toContain('LAST_DRILL');
+  expect(text).toContain('FAILED at replay');
+});
+
 test('renderRestore: where it went, the chain, timings, what to do next', () => {
   const text = renderRestore({
     id: '20261121T120000Z',
