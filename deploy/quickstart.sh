@@ -84,7 +84,7 @@ INSERT INTO shop.orders SELECT seq, 1 + seq % 50000, (seq * 7919 % 100000) / 100
 CREATE TABLE shop.audit (id INT PRIMARY KEY, what VARCHAR(64)) ENGINE=MyISAM;
 INSERT INTO shop.audit SELECT seq, CONCAT('event ', seq) FROM seq_1_to_5000;
 CREATE USER backupmate@localhost IDENTIFIED BY '$pw';
-GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO backupmate@localhost;"
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SHOW VIEW ON *.* TO backupmate@localhost;"
 
 say "writing $dir/.backupmate.env (mode 0600: it holds the database password)"
 umask 077
