@@ -8,16 +8,11 @@
 import { createHash } from 'node:crypto';
 import { BackupmateError } from '../../domain/errors.js';
 import { advance, type Gtid, type GtidPos } from './gtid.js';
+import type { SegmentIndex } from './index.js';
 import { BINLOG_MAGIC, closesTransaction, EV, nextEventSize, parseEvent, type BinlogEvent } from './events.js';
 
-export interface SegmentDraft {
-  file: string;
-  startPos: number;
-  endPos: number;
-  startsFile: boolean;
-  closesFile: boolean;
-  nextFile: string | null;
-  checksum: 'CRC32' | 'NONE';
+/** The binlog facts of a segment are the ones its index object records (index.ts). */
+export interface SegmentDraft extends Readonly<SegmentIndex['binlog']> {
   gtidStart: GtidPos;
   gtidEnd: GtidPos;
   first: GtidPos;
